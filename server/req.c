@@ -1,0 +1,30 @@
+#include "req.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <time.h>
+
+int req_error(struct flow_req *r, int code, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(r->message, sizeof(r->message), fmt, ap);
+	va_end(ap);
+	return code;
+}
+
+int64_t req_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int64_t req_remaining_ms(const struct flow_req *r)
+{
+	if (r->deadline_ms == 0)
+		return INT32_MAX;
+	return r->deadline_ms - req_now_ms();
+}

@@ -1,0 +1,37 @@
+/*
+ * req.h - the context of one RPC while a service thread handles it.
+ *
+ * A flow_req is owned by the service thread. Everything a handler allocates
+ * for its reply comes from r->arena and is released after the reply is sent.
+ * Handlers report errors with req_error(), which records the message for
+ * the reply and returns the code, so a handler can `return req_error(...)`.
+ */
+#ifndef FLOW_REQ_H
+#define FLOW_REQ_H
+
+#include <stdint.h>
+
+#include "arena.h"
+
+typedef struct store_conn store_conn;
+
+struct flow_req {
+	store_conn *db;         /* this service thread's connection */
+	arena *arena;           /* per-request memory */
+	const char *method;     /* "/flow.v1.FlowManager/CreateTicket" */
+	const char *request_id; /* never NULL while handling */
+	int64_t deadline_ms;    /* CLOCK_MONOTONIC ms; 0: none */
+	uint32_t retry_after_ms;
+	char message[512];      /* error message for the reply */
+};
+
+int req_error(struct flow_req *r, int code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* Milliseconds left before the deadline; INT32_MAX without one; <= 0 when past. */
+int64_t req_remaining_ms(const struct flow_req *r);
+
+/* CLOCK_MONOTONIC in milliseconds. */
+int64_t req_now_ms(void);
+
+#endif
