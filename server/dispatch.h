@@ -1,0 +1,36 @@
+/*
+ * dispatch.h - from an encoded RpcRequest to an encoded RpcResponse.
+ *
+ * dispatch_init() builds, once, the table from every method of every
+ * service descriptor in rpc_services[] to its handler, and fails if a
+ * method has none. dispatch_handle() decodes the envelope and the body
+ * into the request's arena, checks it, runs the handler and encodes the
+ * reply; it never fails to produce a reply.
+ */
+#ifndef FLOW_DISPATCH_H
+#define FLOW_DISPATCH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "req.h"
+
+struct dispatch_limits {
+	size_t max_message;    /* largest request accepted */
+	size_t max_string;     /* longest string field accepted, bytes */
+	uint32_t max_deadline; /* cap on a client's deadline_ms */
+};
+
+/* Returns FLOW_OK or FLOW_INTERNAL (a method without a handler: a bug). */
+int dispatch_init(void);
+
+/*
+ * Handles one request. r->db and r->arena are set by the caller; the
+ * reply is written into *reply (allocated in r->arena), *reply_len its
+ * length. queued_ms is how long the request waited before a thread took it.
+ * Returns the status code of the reply.
+ */
+int dispatch_handle(struct flow_req *r, const struct dispatch_limits *lim, const void *data,
+		    size_t len, int64_t queued_ms, void **reply, size_t *reply_len);
+
+#endif

@@ -1,0 +1,53 @@
+/*
+ * handlers.h - every RPC handler, by the file that implements it.
+ * The service tables (project_manager.c, flow_manager.c) refer to these.
+ * Signature and rules: see service.h.
+ */
+#ifndef FLOW_HANDLERS_H
+#define FLOW_HANDLERS_H
+
+#include "service.h"
+
+#define HANDLER(name) int name(struct flow_req *r, const ProtobufCMessage *in, ProtobufCMessage **out)
+
+/* projects.c */
+HANDLER(h_list_projects);
+HANDLER(h_get_project);
+HANDLER(h_create_project);
+HANDLER(h_update_project);
+HANDLER(h_delete_project);
+HANDLER(h_get_overview);
+
+/* tickets.c */
+HANDLER(h_create_ticket);
+HANDLER(h_get_ticket);
+HANDLER(h_list_tickets);
+HANDLER(h_update_ticket);
+HANDLER(h_delete_ticket);
+
+/* tasks.c */
+HANDLER(h_create_task);
+HANDLER(h_list_tasks);
+HANDLER(h_update_task);
+HANDLER(h_delete_task);
+HANDLER(h_reorder_tasks);
+
+/* queues.c */
+HANDLER(h_create_queue);
+HANDLER(h_list_queues);
+HANDLER(h_get_queue);
+HANDLER(h_update_queue);
+HANDLER(h_delete_queue);
+HANDLER(h_enqueue_ticket);
+HANDLER(h_enqueue_task);
+HANDLER(h_dequeue_ticket);
+HANDLER(h_dequeue_task);
+HANDLER(h_get_queue_stats);
+HANDLER(h_get_all_queue_stats);
+
+/* processor.c */
+HANDLER(h_get_next);
+HANDLER(h_complete_item);
+HANDLER(h_fail_item);
+
+#endif
