@@ -7,6 +7,7 @@
 
 #include <nng/nng.h>
 #include <nng/protocol/reqrep0/req.h>
+#include <nng/supplemental/util/platform.h>
 
 #include "flow/v1/rpc.pb-c.h"
 #include "rpc.h"
@@ -178,11 +179,9 @@ int rpc_client_call_raw(rpc_client *c, const void *data, size_t len, void **repl
 	int rv;
 
 	memset(st, 0, sizeof(*st));
-	if ((rv = nng_msg_alloc(&msg, 0)) != 0 || (rv = nng_msg_append(msg, data, len)) != 0) {
-		if (rv == 0 || msg)
-			nng_msg_free(msg);
+	if (nng_msg_alloc(&msg, len) != 0)
 		return st_set(st, FLOW_RESOURCE_EXHAUSTED, "out of memory");
-	}
+	memcpy(nng_msg_body(msg), data, len);
 	if ((rv = exchange(c, msg, &rep, st)) != FLOW_OK)
 		return rv;
 	*reply_len = nng_msg_len(rep);

@@ -94,6 +94,10 @@ PGconn *store_pg(store_conn *c)
 
 int store_ensure(store_conn *c, char *err, size_t errlen)
 {
+	if (c == NULL) {
+		snprintf(err, errlen, "no database connection");
+		return FLOW_UNAVAILABLE;
+	}
 	if (c->pg != NULL && PQstatus(c->pg) == CONNECTION_OK)
 		return FLOW_OK;
 	log_warn("db.reconnect", "database connection lost; reconnecting");

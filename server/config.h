@@ -1,0 +1,57 @@
+/*
+ * config.h - every flowd setting, in one table.
+ *
+ * Each setting has a name, an environment variable, a command-line flag, a
+ * default and bounds. Values come from the defaults, then the environment,
+ * then the command line; each is checked against its bounds with a message
+ * that names the flag and the variable. config_usage() prints the table;
+ * docs/operations.md documents the same table.
+ */
+#ifndef FLOW_CONFIG_H
+#define FLOW_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+
+#define CONFIG_MAX_LISTEN 8
+
+struct config {
+	char db_url[1024];
+	char listen[1024]; /* comma-separated URLs */
+	long threads;
+	long contexts;
+	long max_message;
+	long max_string;
+	long max_deadline_ms;
+	long db_wait_ms;
+	long shutdown_grace_ms;
+	char log_level[16];
+	char log_format[16];
+
+	/* actions, not settings */
+	bool check_config;
+	bool help;
+	bool version;
+	bool migrate_only;
+};
+
+/*
+ * Fills cfg from defaults, environ and argv. Returns 0, or -1 with a
+ * message in err naming the offending flag or variable and its bounds.
+ */
+int config_load(struct config *cfg, int argc, char **argv, char *err, size_t errlen);
+
+/* Splits cfg->listen into at most CONFIG_MAX_LISTEN URLs (pointers into
+ * buf, which receives a copy). Returns the count, or -1 if there are none
+ * or too many. */
+int config_listen_urls(const struct config *cfg, char *buf, size_t len,
+		       const char *urls[CONFIG_MAX_LISTEN]);
+
+/* The settings table as help text. */
+void config_usage(FILE *out);
+
+/* Logs every setting (the database URL with its password masked). */
+void config_log(const struct config *cfg);
+
+#endif

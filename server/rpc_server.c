@@ -1,0 +1,331 @@
+#include "rpc_server.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <nng/nng.h>
+#include <nng/protocol/reqrep0/rep.h>
+
+#include "arena.h"
+#include "log.h"
+#include "status.h"
+#include "store/store.h"
+
+enum ctx_state { CTX_RECV, CTX_QUEUED, CTX_SEND };
+
+struct rpc_ctx {
+	rpc_server *srv;
+	nng_ctx ctx;
+	nng_aio *aio;
+	enum ctx_state state;
+	nng_msg *msg;      /* request while queued / being handled */
+	int64_t queued_at; /* monotonic ms */
+	struct rpc_ctx *next;
+};
+
+struct rpc_server {
+	nng_socket sock;
+	struct rpc_ctx *ctxs;
+	int n_ctxs;
+	pthread_t *threads;
+	int n_threads;
+	char *conninfo;
+	struct dispatch_limits limits;
+
+	pthread_mutex_t mu;
+	pthread_cond_t cv;      /* work queued or stopping */
+	pthread_cond_t idle_cv; /* a request finished */
+	struct rpc_ctx *head, *tail;
+	int busy; /* requests queued or being handled */
+	bool stopping;       /* service threads exit when the queue is empty */
+	atomic_bool closing; /* contexts are not re-armed */
+};
+
+static void enqueue(rpc_server *s, struct rpc_ctx *c)
+{
+	pthread_mutex_lock(&s->mu);
+	c->state = CTX_QUEUED;
+	c->next = NULL;
+	if (s->tail)
+		s->tail->next = c;
+	else
+		s->head = c;
+	s->tail = c;
+	s->busy++;
+	pthread_cond_signal(&s->cv);
+	pthread_mutex_unlock(&s->mu);
+}
+
+/* nng callback: never blocks, never touches the database. */
+static void ctx_cb(void *arg)
+{
+	struct rpc_ctx *c = arg;
+	int rv = nng_aio_result(c->aio);
+
+	switch (c->state) {
+	case CTX_RECV:
+		if (rv != 0) {
+			if (rv != NNG_ECLOSED && !atomic_load(&c->srv->closing))
+				nng_ctx_recv(c->ctx, c->aio);
+			return;
+		}
+		c->msg = nng_aio_get_msg(c->aio);
+		c->queued_at = req_now_ms();
+		enqueue(c->srv, c);
+		return;
+	case CTX_SEND:
+		if (rv != 0)
+			nng_msg_free(nng_aio_get_msg(c->aio));
+		pthread_mutex_lock(&c->srv->mu);
+		c->state = CTX_RECV;
+		pthread_mutex_unlock(&c->srv->mu);
+		if (rv == NNG_ECLOSED || atomic_load(&c->srv->closing))
+			return;
+		nng_ctx_recv(c->ctx, c->aio);
+		return;
+	case CTX_QUEUED:
+		return;
+	}
+}
+
+/* Encoded RpcResponse{code: RESOURCE_EXHAUSTED} for when even the reply
+ * cannot be allocated. */
+static const uint8_t reply_oom[] = { 0x08, 0x08, 0x12, 0x0d, 'o', 'u', 't', ' ', 'o', 'f',
+				     ' ', 'm', 'e', 'm', 'o', 'r', 'y' };
+
+static void send_reply(struct rpc_ctx *c, const void *data, size_t len)
+{
+	nng_msg *msg = c->msg;
+
+	c->msg = NULL;
+	nng_msg_clear(msg);
+	if (data == NULL || nng_msg_append(msg, data, len) != 0) {
+		nng_msg_clear(msg);
+		nng_msg_append(msg, reply_oom, sizeof(reply_oom));
+	}
+	pthread_mutex_lock(&c->srv->mu);
+	c->state = CTX_SEND;
+	pthread_mutex_unlock(&c->srv->mu);
+	nng_aio_set_msg(c->aio, msg);
+	nng_ctx_send(c->ctx, c->aio);
+}
+
+static void handle(rpc_server *s, struct flow_req *r, struct rpc_ctx *c)
+{
+	void *reply = NULL;
+	size_t reply_len = 0;
+	char err[256];
+
+	arena_reset(r->arena);
+	if (r->db == NULL && store_open(s->conninfo, &r->db, err, sizeof(err)) != FLOW_OK) {
+		log_warn("db.unavailable", "%s", err);
+		r->db = NULL;
+	}
+	/* Without a connection dispatch still answers: the store says UNAVAILABLE. */
+	dispatch_handle(r, &s->limits, nng_msg_body(c->msg), nng_msg_len(c->msg),
+			req_now_ms() - c->queued_at, &reply, &reply_len);
+	send_reply(c, reply, reply_len);
+}
+
+static struct rpc_ctx *next_job(rpc_server *s)
+{
+	struct rpc_ctx *c;
+
+	pthread_mutex_lock(&s->mu);
+	while (s->head == NULL && !s->stopping)
+		pthread_cond_wait(&s->cv, &s->mu);
+	c = s->head;
+	if (c != NULL) {
+		s->head = c->next;
+		if (s->head == NULL)
+			s->tail = NULL;
+	}
+	pthread_mutex_unlock(&s->mu);
+	return c;
+}
+
+static void job_done(rpc_server *s)
+{
+	pthread_mutex_lock(&s->mu);
+	s->busy--;
+	pthread_cond_broadcast(&s->idle_cv);
+	pthread_mutex_unlock(&s->mu);
+}
+
+static void *service_thread(void *arg)
+{
+	rpc_server *s = arg;
+	struct flow_req r = { 0 };
+	struct rpc_ctx *c;
+
+	r.arena = arena_new(64 * 1024);
+	while ((c = next_job(s)) != NULL) {
+		if (r.arena == NULL)
+			r.arena = arena_new(64 * 1024);
+		if (r.arena == NULL) {
+			send_reply(c, NULL, 0);
+		} else {
+			handle(s, &r, c);
+		}
+		job_done(s);
+	}
+	store_close(r.db);
+	arena_free(r.arena);
+	return NULL;
+}
+
+static int listen_all(rpc_server *s, const struct rpc_server_opts *o, char *err, size_t errlen)
+{
+	for (size_t i = 0; i < o->n_urls; i++) {
+		int rv = nng_listen(s->sock, o->urls[i], NULL, 0);
+
+		if (rv != 0) {
+			snprintf(err, errlen, "cannot listen on %s: %s", o->urls[i], nng_strerror(rv));
+			return rv == NNG_EADDRINVAL || rv == NNG_ENOTSUP ? FLOW_INVALID_ARGUMENT
+									  : FLOW_UNAVAILABLE;
+		}
+		log_info("rpc.listen", "listening on %s", o->urls[i]);
+	}
+	return FLOW_OK;
+}
+
+static int open_contexts(rpc_server *s, int n, char *err, size_t errlen)
+{
+	s->ctxs = calloc((size_t)n, sizeof(*s->ctxs));
+	if (s->ctxs == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return FLOW_RESOURCE_EXHAUSTED;
+	}
+	for (int i = 0; i < n; i++) {
+		struct rpc_ctx *c = &s->ctxs[i];
+		int rv;
+
+		c->srv = s;
+		if ((rv = nng_aio_alloc(&c->aio, ctx_cb, c)) != 0 ||
+		    (rv = nng_ctx_open(&c->ctx, s->sock)) != 0) {
+			snprintf(err, errlen, "cannot open context: %s", nng_strerror(rv));
+			return FLOW_RESOURCE_EXHAUSTED;
+		}
+		s->n_ctxs = i + 1;
+	}
+	return FLOW_OK;
+}
+
+static int start_threads(rpc_server *s, int n, char *err, size_t errlen)
+{
+	s->threads = calloc((size_t)n, sizeof(*s->threads));
+	if (s->threads == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return FLOW_RESOURCE_EXHAUSTED;
+	}
+	for (int i = 0; i < n; i++) {
+		if (pthread_create(&s->threads[i], NULL, service_thread, s) != 0) {
+			snprintf(err, errlen, "cannot start service thread %d", i);
+			return FLOW_RESOURCE_EXHAUSTED;
+		}
+		s->n_threads = i + 1;
+	}
+	return FLOW_OK;
+}
+
+int rpc_server_start(const struct rpc_server_opts *o, rpc_server **out, char *err,
+		     size_t errlen)
+{
+	rpc_server *s = calloc(1, sizeof(*s));
+	int rv;
+
+	if (s == NULL || (s->conninfo = strdup(o->db_conninfo)) == NULL) {
+		free(s);
+		snprintf(err, errlen, "out of memory");
+		return FLOW_RESOURCE_EXHAUSTED;
+	}
+	s->limits = o->limits;
+	pthread_mutex_init(&s->mu, NULL);
+	pthread_cond_init(&s->cv, NULL);
+	pthread_cond_init(&s->idle_cv, NULL);
+	if ((rv = nng_rep0_open(&s->sock)) != 0) {
+		snprintf(err, errlen, "cannot open socket: %s", nng_strerror(rv));
+		rv = FLOW_INTERNAL;
+		goto fail;
+	}
+	/* Requests up to twice the limit get a RESOURCE_EXHAUSTED reply;
+	 * larger ones make nng drop the connection. */
+	nng_socket_set_size(s->sock, NNG_OPT_RECVMAXSZ, o->limits.max_message * 2);
+	if ((rv = start_threads(s, o->n_threads, err, errlen)) != FLOW_OK ||
+	    (rv = open_contexts(s, o->n_contexts, err, errlen)) != FLOW_OK ||
+	    (rv = listen_all(s, o, err, errlen)) != FLOW_OK)
+		goto fail;
+	for (int i = 0; i < s->n_ctxs; i++) {
+		s->ctxs[i].state = CTX_RECV;
+		nng_ctx_recv(s->ctxs[i].ctx, s->ctxs[i].aio);
+	}
+	*out = s;
+	return FLOW_OK;
+fail:
+	rpc_server_stop(s, 0);
+	return rv;
+}
+
+static void wait_idle(rpc_server *s, int grace_ms)
+{
+	struct timespec until;
+
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += grace_ms / 1000;
+	until.tv_nsec += (long)(grace_ms % 1000) * 1000000;
+	if (until.tv_nsec >= 1000000000) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000;
+	}
+	pthread_mutex_lock(&s->mu);
+	while (s->busy > 0)
+		if (pthread_cond_timedwait(&s->idle_cv, &s->mu, &until) != 0)
+			break;
+	if (s->busy > 0)
+		log_warn("rpc.shutdown_timeout", "%d requests still running after %d ms", s->busy,
+			 grace_ms);
+	pthread_mutex_unlock(&s->mu);
+}
+
+void rpc_server_stop(rpc_server *s, int grace_ms)
+{
+	if (s == NULL)
+		return;
+	/* Stop taking new requests: contexts waiting for one are cancelled,
+	 * and a context that sends its last reply is not re-armed. */
+	atomic_store(&s->closing, true);
+	for (int i = 0; i < s->n_ctxs; i++) {
+		pthread_mutex_lock(&s->mu);
+		bool waiting = s->ctxs[i].state == CTX_RECV;
+
+		pthread_mutex_unlock(&s->mu);
+		if (waiting)
+			nng_aio_cancel(s->ctxs[i].aio);
+	}
+	if (grace_ms > 0)
+		wait_idle(s, grace_ms);
+	pthread_mutex_lock(&s->mu);
+	s->stopping = true;
+	pthread_cond_broadcast(&s->cv);
+	pthread_mutex_unlock(&s->mu);
+	for (int i = 0; i < s->n_threads; i++)
+		pthread_join(s->threads[i], NULL);
+	nng_close(s->sock);
+	for (int i = 0; i < s->n_ctxs; i++) {
+		nng_aio_stop(s->ctxs[i].aio);
+		nng_aio_free(s->ctxs[i].aio);
+		if (s->ctxs[i].msg)
+			nng_msg_free(s->ctxs[i].msg);
+	}
+	free(s->ctxs);
+	free(s->threads);
+	free(s->conninfo);
+	pthread_mutex_destroy(&s->mu);
+	pthread_cond_destroy(&s->cv);
+	pthread_cond_destroy(&s->idle_cv);
+	free(s);
+}
