@@ -11,6 +11,7 @@
 
 #include <float.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -128,8 +129,10 @@ static const char *pj_show(const char *s, size_t n, char *buf, size_t len)
 
 		buf[j++] = (ch < 0x20 || ch == 0x7F || ch == '"' || ch == '\\') ? '?' : (char)ch;
 	}
-	if (cut)
-		memcpy(buf + j, "...", 3), j += 3;
+	if (cut) {
+		memcpy(buf + j, "...", 3);
+		j += 3;
+	}
 	buf[j] = '\0';
 	return buf;
 }
@@ -174,7 +177,9 @@ static void pj_pop(struct pj_ctx *c, size_t old)
 }
 
 /* Writes "path: message" to the caller's buffer; returns FLOW_INVALID_ARGUMENT. */
-__attribute__((format(printf, 2, 3))) static int pj_fail(struct pj_ctx *c, const char *fmt, ...)
+static int pj_fail(struct pj_ctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static int pj_fail(struct pj_ctx *c, const char *fmt, ...)
 {
 	va_list ap;
 	int n = 0;
@@ -227,7 +232,8 @@ static const char *pj_describe(const json_t *v, char *buf, size_t len)
 		snprintf(buf, len, "a number %" JSON_INTEGER_FORMAT, json_integer_value(v));
 		return buf;
 	case JSON_REAL:
-		snprintf(buf, len, "a number %s", pj_fmt_double(json_real_value(v), tmp, sizeof(tmp)));
+		snprintf(buf, len, "a number %s",
+			 pj_fmt_double(json_real_value(v), tmp, sizeof(tmp)));
 		return buf;
 	case JSON_TRUE:
 		return "true";
@@ -504,8 +510,8 @@ static int pj_string_to_real(struct pj_ctx *c, const json_t *v, double *d, const
 	else if (pj_strtod(s, d) != 0)
 		return pj_expected(c, "a number", v);
 	else if (isinf(*d))
-		return pj_fail(c, "%s is out of range for %s", pj_show(s, strlen(s), buf, sizeof(buf)),
-			       type);
+		return pj_fail(c, "%s is out of range for %s",
+			       pj_show(s, strlen(s), buf, sizeof(buf)), type);
 	return FLOW_OK;
 }
 
@@ -518,20 +524,22 @@ static int pj_get_real(struct pj_ctx *c, const json_t *v, const ProtobufCFieldDe
 	float fl;
 	int rc;
 
-	if (json_is_number(v))
+	if (json_is_number(v)) {
 		d = json_number_value(v);
-	else if (json_is_string(v))
+	} else if (json_is_string(v)) {
 		rc = pj_string_to_real(c, v, &d, type);
-	else
+		if (rc != FLOW_OK)
+			return rc;
+	} else {
 		return pj_expected(c, "a number", v);
-	if (json_is_string(v) && rc != FLOW_OK)
-		return rc;
+	}
 	if (f->type == PROTOBUF_C_TYPE_DOUBLE) {
 		memcpy(p, &d, sizeof(d));
 		return FLOW_OK;
 	}
 	if (isfinite(d) && fabs(d) > FLT_MAX)
-		return pj_fail(c, "%s is out of range for float", pj_fmt_double(d, buf, sizeof(buf)));
+		return pj_fail(c, "%s is out of range for float",
+			       pj_fmt_double(d, buf, sizeof(buf)));
 	fl = (float)d;
 	memcpy(p, &fl, sizeof(fl));
 	return FLOW_OK;
@@ -620,8 +628,10 @@ static int pj_b64_decode(const char *s, size_t len, uint8_t *out, size_t *outlen
 	unsigned bits = 0;
 	int v;
 
-	while (len > 0 && s[len - 1] == '=' && pad < 2)
-		len--, pad++;
+	while (len > 0 && s[len - 1] == '=' && pad < 2) {
+		len--;
+		pad++;
+	}
 	if ((pad > 0 && (len + pad) % 4 != 0) || len % 4 == 1)
 		return -1;
 	for (i = 0; i < len; i++) {
@@ -918,13 +928,15 @@ static json_t *pj_json_string(const char *s)
 		return NULL;
 	while (i < n) {
 		k = pj_utf8_seq((const unsigned char *)s + i, n - i);
-		if (k == 0) {
-			memcpy(buf + j, "\xEF\xBF\xBD", 3), j += 3, i++;
-			continue;
+		if (k == 0) { /* one bad byte -> U+FFFD */
+			memcpy(buf + j, "\xEF\xBF\xBD", 3);
+			j += 3;
+			i++;
+		} else {
+			memcpy(buf + j, s + i, k);
+			i += k;
+			j += k;
 		}
-		memcpy(buf + j, s + i, k);
-		i += k;
-		j += k;
 	}
 	v = json_stringn_nocheck(buf, j);
 	free(buf);
@@ -984,7 +996,7 @@ static json_t *pj_json_uint64(uint64_t u)
 {
 	char buf[24];
 
-	if (u <= (uint64_t)JSON_INTEGER_MAX)
+	if (u <= (uint64_t)LLONG_MAX)
 		return json_integer((json_int_t)u);
 	snprintf(buf, sizeof(buf), "%" PRIu64, u);
 	return json_string(buf);
@@ -1029,18 +1041,18 @@ static json_t *pj_from_value(const ProtobufCFieldDescriptor *f, const void *p)
 	case PROTOBUF_C_TYPE_BYTES:
 		return pj_json_bytes(p);
 	case PROTOBUF_C_TYPE_STRING:
+		ptr = *(const void *const *)p;
+		return ptr != NULL ? pj_json_string(ptr) : json_null();
 	case PROTOBUF_C_TYPE_MESSAGE:
-		break;
+		ptr = *(const void *const *)p;
+		return ptr != NULL ? pj_from_msg(ptr) : json_null();
 	}
-	ptr = *(const void *const *)p;
-	if (ptr == NULL || (unsigned)f->type >= PJ_N_TYPES)
-		return json_null();
-	return f->type == PROTOBUF_C_TYPE_STRING ? pj_json_string(ptr) : pj_from_msg(ptr);
+	return json_null();
 }
 
 static int pj_is_zero(const ProtobufCFieldDescriptor *f, const char *p)
 {
-	static const char zero[sizeof(double) > sizeof(int64_t) ? sizeof(double) : 8];
+	static const char zero[8];
 	const char *s;
 
 	switch (f->type) {
@@ -1062,7 +1074,7 @@ static int pj_is_zero(const ProtobufCFieldDescriptor *f, const char *p)
 static int pj_present(const ProtobufCMessage *m, const ProtobufCFieldDescriptor *f)
 {
 	const char *b = (const char *)m;
-	const void *ptr = *(const void *const *)(b + f->offset);
+	const void *ptr;
 	protobuf_c_boolean has;
 	uint32_t cs;
 
@@ -1075,10 +1087,12 @@ static int pj_present(const ProtobufCMessage *m, const ProtobufCFieldDescriptor 
 	if (f->label == PROTOBUF_C_LABEL_NONE) /* proto3: present unless zero */
 		return !pj_is_zero(f, b + f->offset);
 	if (f->type == PROTOBUF_C_TYPE_MESSAGE)
-		return ptr != NULL;
-	if (f->type == PROTOBUF_C_TYPE_STRING) /* the default is not sent, as in pack */
+		return *(const void *const *)(b + f->offset) != NULL;
+	if (f->type == PROTOBUF_C_TYPE_STRING) { /* the default is not sent, as in pack */
+		ptr = *(const void *const *)(b + f->offset);
 		return ptr != NULL && (f->label == PROTOBUF_C_LABEL_REQUIRED ||
 				       ptr != f->default_value);
+	}
 	if (f->label == PROTOBUF_C_LABEL_REQUIRED)
 		return 1;
 	memcpy(&has, b + f->quantifier_offset, sizeof(has));

@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# The README's demo command: builds flowd, starts a throwaway PostgreSQL and
+# flowd under one temporary folder, runs the usage guide's workflow through
+# flowctl (plan, enqueue, process, review stats), then stops everything.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+
+"$root/scripts/deps.sh"
+cmake -S "$root" -B "$root/build" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake --build "$root/build" -j2 --target flowd flowctl >/dev/null
+
+work=$(mktemp -d /tmp/flowd-demo.XXXXXX)
+chmod 755 "$work"
+flowd_pid=
+cleanup() {
+	[ -n "$flowd_pid" ] && kill -TERM "$flowd_pid" 2>/dev/null && wait "$flowd_pid" 2>/dev/null || true
+	"$root/scripts/pg.sh" stop "$work/pg" >/dev/null 2>&1 || true
+	rm -rf "$work"
+}
+trap cleanup EXIT
+
+db=$("$root/scripts/pg.sh" start "$work/pg" | tail -n 1)
+export FLOW_URL="ipc://$work/flowd.sock"
+"$root/build/bin/flowd" --db "$db" --listen "$FLOW_URL" >"$work/flowd.log" 2>&1 &
+flowd_pid=$!
+for _ in $(seq 100); do
+	"$root/build/bin/flowctl" call project_manager '{"action":"list"}' >/dev/null 2>&1 && break
+	sleep 0.1
+done
+
+ctl() { "$root/build/bin/flowctl" call "$@"; }
+id() { sed -n 's/^  "id": \([0-9]*\),*$/\1/p' | head -n 1; }
+say() { printf '\n== %s\n' "$*"; }
+
+say "project_manager create / list / overview"
+project=$(ctl project_manager '{"action":"create","data":{"name":"Promptliano","path":"/srv/promptliano","description":"demo project"}}' | id)
+ctl project_manager '{"action":"list"}'
+ctl project_manager "{\"action\":\"overview\",\"projectId\":$project}"
+
+say "queues_create (maxParallelItems 1)"
+queue=$(ctl flow_manager "{\"action\":\"queues_create\",\"projectId\":$project,\"data\":{\"name\":\"Security Hardening\",\"description\":\"All security fixes\",\"maxParallelItems\":1}}" | id)
+echo "queue $queue"
+
+say "tickets_create and tasks_create"
+declare -A prio=([P0-1]=10 [P0-3]=8 [P1-1]=6 [REVIEW-1]=10)
+declare -A ticket
+for key in P1-1 P0-3 P0-1 REVIEW-1; do
+	ticket[$key]=$(ctl flow_manager "{\"action\":\"tickets_create\",\"projectId\":$project,\"data\":{\"title\":\"[$key] security fix\",\"description\":\"See the plan for $key\",\"priority\":${prio[$key]},\"status\":\"pending\",\"tags\":[\"security\",\"$key\"]}}" | id)
+	for n in 1 2; do
+		ctl flow_manager "{\"action\":\"tasks_create\",\"ticketId\":${ticket[$key]},\"data\":{\"content\":\"$key task $n\",\"description\":\"step $n\",\"status\":\"pending\",\"estimatedHours\":0.5,\"tags\":[\"security\"]}}" >/dev/null
+	done
+	echo "ticket $key = ${ticket[$key]} (priority ${prio[$key]}, 2 tasks)"
+done
+
+say "queues_add_item in priority order"
+for key in P0-1 REVIEW-1 P0-3 P1-1; do
+	ctl flow_manager "{\"action\":\"queues_add_item\",\"queueId\":$queue,\"data\":{\"ticketId\":${ticket[$key]},\"priority\":${prio[$key]}}}" >/dev/null
+	echo "enqueued $key"
+done
+
+say "processor_get_next -> tasks_update -> processor_complete until the queue is empty"
+while :; do
+	next=$(ctl flow_manager "{\"action\":\"processor_get_next\",\"queueId\":$queue}")
+	if ! grep -q '"found": true' <<<"$next"; then
+		echo "no more items: $(grep -o '"message": "[^"]*"' <<<"$next")"
+		break
+	fi
+	item=$(sed -n 's/^  "queueItemId": \([0-9]*\),*$/\1/p' <<<"$next")
+	title=$(grep -m1 -o '"title": "[^"]*"' <<<"$next")
+	echo "item $item: $title"
+	for task in $(sed -n '/"tasks": \[/,/^  \]/p' <<<"$next" | sed -n 's/^      "id": \([0-9]*\),*$/\1/p'); do
+		ctl flow_manager "{\"action\":\"tasks_update\",\"taskId\":$task,\"data\":{\"status\":\"completed\",\"completionNotes\":\"implemented and tested\"}}" >/dev/null
+	done
+	ctl flow_manager "{\"action\":\"processor_complete\",\"itemId\":$item,\"data\":{\"completionNotes\":\"Task completed successfully\"}}" >/dev/null
+done
+
+say "queues_get_stats"
+ctl flow_manager "{\"action\":\"queues_get_stats\",\"queueId\":$queue}"
+say "tickets_list"
+"$root/build/bin/flowctl" tickets -p "$project"
+echo
+echo "demo finished: flowd log in $work/flowd.log (removed on exit)"
