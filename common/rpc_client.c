@@ -175,7 +175,7 @@ fail:
 int rpc_client_call_raw(rpc_client *c, const void *data, size_t len, void **reply,
 			size_t *reply_len, struct rpc_status *st)
 {
-	nng_msg *msg, *rep = NULL;
+	nng_msg *msg = NULL, *rep = NULL;
 	int rv;
 
 	memset(st, 0, sizeof(*st));
@@ -261,7 +261,7 @@ int rpc_client_call(rpc_client *c, const char *method, const ProtobufCMessage *r
 		    struct rpc_status *st)
 {
 	const ProtobufCMethodDescriptor *m;
-	nng_msg *msg, *rep = NULL;
+	nng_msg *msg = NULL, *rep = NULL;
 	int rv;
 
 	memset(st, 0, sizeof(*st));

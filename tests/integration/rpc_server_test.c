@@ -139,7 +139,8 @@ static void test_garbage_and_unknown_method(void **state)
 	assert_int_equal(raw(buf, flow__v1__rpc_request__pack(&env, buf), msg, sizeof(msg)),
 			 FLOW_UNIMPLEMENTED);
 	assert_non_null(strstr(msg, "Explode"));
-	assert_int_equal(raw("", 0, msg, sizeof(msg)), FLOW_UNIMPLEMENTED);
+	assert_int_equal(raw("", 0, msg, sizeof(msg)), FLOW_INVALID_ARGUMENT);
+	assert_non_null(strstr(msg, "method"));
 	assert_still_serving();
 }
 
