@@ -50,7 +50,7 @@ find_bindir()
 	# Debian: /usr/lib/postgresql/<major>/bin, newest major first.
 	while IFS= read -r d; do
 		cand+=("$d")
-	done < <(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -t/ -k4,4 -rn)
+	done < <(printf '%s\n' /usr/lib/postgresql/*/bin | sort -t/ -k5,5 -rn)
 	cand+=(/usr/local/pgsql/bin)
 	d=$(command -v initdb 2>/dev/null || true)
 	[[ -n $d ]] && cand+=("$(dirname "$(readlink -f "$d")")")
@@ -63,13 +63,14 @@ find_bindir()
 	die "cannot find PostgreSQL server binaries (initdb, pg_ctl); install the postgresql package or set PG_BINDIR"
 }
 
-# Runs a command as the cluster owner: "postgres" when we are root.
+# Runs a command as the cluster owner: "postgres" when we are root. The lock
+# (fd 9) is not passed on: a postmaster holding it would block later calls.
 as_owner()
 {
 	if [[ $EUID -eq 0 ]]; then
-		runuser -u postgres -- "$@"
+		runuser -u postgres -- "$@" 9>&-
 	else
-		"$@"
+		"$@" 9>&-
 	fi
 }
 
@@ -89,13 +90,16 @@ rundir_of()
 	fi
 }
 
-# True when a postmaster is running for the cluster in DIR.
+# True when a postmaster is running for the cluster in DIR and accepts
+# connections on its port.
 is_running()
 {
-	local run
+	local run port
 	run=$(rundir_of "$1")
 	[[ -f $run/data/PG_VERSION ]] || return 1
-	as_owner "$BINDIR/pg_ctl" status -D "$run/data" >/dev/null 2>&1
+	as_owner "$BINDIR/pg_ctl" status -D "$run/data" >/dev/null 2>&1 || return 1
+	port=$(cat "$1/port" 2>/dev/null || true)
+	[[ -n $port ]] && port_busy "$port"
 }
 
 # True when something accepts TCP connections on 127.0.0.1:$1.
@@ -115,7 +119,8 @@ write_url()
 # Sets up the run directory for DIR and creates the cluster in it.
 init_cluster()
 {
-	local dir=$1 run=$dir sock_len
+	local dir=$1 run sock_len
+	run=$dir
 
 	if [[ $EUID -eq 0 ]]; then
 		id postgres >/dev/null 2>&1 ||
@@ -174,9 +179,18 @@ start_cluster()
 		# Most likely the port was taken between the probe and bind(): retry.
 		echo "$PROG: start on port $port failed (attempt $attempt), retrying" >&2
 		port=
+		sleep 0.5
 	done
 	tail -n 30 "$dir/pg.log" >&2 || true
 	die "could not start PostgreSQL in $run/data (log: $dir/pg.log)"
+}
+
+# Serializes pg.sh calls on DIR (fd 9). A server started by an older pg.sh may
+# hold the lock forever, so give up waiting after a while and carry on.
+take_lock()
+{
+	exec 9>>"$1/.lock"
+	flock -w 15 9 || echo "$PROG: warning: $1/.lock is held; continuing without it" >&2
 }
 
 # Removes the relocated run directory of DIR, if there is one.
@@ -193,15 +207,15 @@ cmd_start()
 {
 	local dir=$1
 	mkdir -p "$dir"
-	exec 9>>"$dir/.lock"
-	flock 9
+	take_lock "$dir"
 	if is_running "$dir" && [[ -f $dir/url ]]; then
 		cat "$dir/url"
 		return 0
 	fi
 	if [[ ! -f $(rundir_of "$dir")/data/PG_VERSION ]]; then
 		# Refuse to take over a directory with someone else's files in it.
-		if [[ ! -f $dir/$MARKER ]] && [[ -n $(ls -A "$dir" | grep -vx '\.lock') ]]; then
+		if [[ ! -f $dir/$MARKER ]] && find "$dir" -mindepth 1 -maxdepth 1 ! -name .lock |
+			grep -q .; then
 			die "$dir is not empty and was not created by $PROG"
 		fi
 		touch "$dir/$MARKER"
@@ -223,8 +237,7 @@ cmd_stop()
 		rmdir "$dir"
 		return 0
 	fi
-	exec 9>>"$dir/.lock"
-	flock 9
+	take_lock "$dir"
 	run=$(rundir_of "$dir")
 	if is_running "$dir"; then
 		as_owner "$BINDIR/pg_ctl" stop -m fast -w -t 60 -D "$run/data" >/dev/null 2>&1 ||
