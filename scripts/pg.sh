@@ -4,6 +4,8 @@
 #   scripts/pg.sh start DIR   create (if needed) and start a server in DIR; prints its URL
 #   scripts/pg.sh stop DIR    stop it and remove DIR (no error if it is not running)
 #   scripts/pg.sh url DIR     print the URL of the server in DIR
+#   scripts/pg.sh halt DIR    stop the server but keep DIR; `start DIR` resumes
+#                             it on the same port (for restart tests)
 #
 # Layout: DIR/data (cluster), DIR (unix socket), DIR/pg.log (server log),
 # DIR/url (postgresql://postgres@127.0.0.1:PORT/postgres), DIR/port.
@@ -33,7 +35,7 @@ die()
 
 usage()
 {
-	echo "usage: $PROG start|stop|url DIR" >&2
+	echo "usage: $PROG start|stop|halt|url DIR" >&2
 	exit 2
 }
 
@@ -248,6 +250,17 @@ cmd_stop()
 	rm -rf -- "$dir"
 }
 
+cmd_halt()
+{
+	local dir=$1
+	[[ -f $dir/$MARKER ]] || die "no server of $PROG in $dir"
+	take_lock "$dir"
+	if is_running "$dir"; then
+		as_owner "$BINDIR/pg_ctl" stop -m fast -w -t 60 -D "$(rundir_of "$dir")/data" \
+			>/dev/null 2>&1 || die "could not stop the server in $dir"
+	fi
+}
+
 cmd_url()
 {
 	local dir=$1
@@ -273,6 +286,10 @@ start)
 stop)
 	BINDIR=$(find_bindir)
 	cmd_stop "$dir"
+	;;
+halt)
+	BINDIR=$(find_bindir)
+	cmd_halt "$dir"
 	;;
 url) cmd_url "$dir" ;;
 *) usage ;;

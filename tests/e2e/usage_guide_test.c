@@ -19,19 +19,20 @@
 
 #include "testsupport.h"
 
+static char *dir;
 static char db_url[512];
-static char rpc_url[128];
-static char log_path[256];
+static char rpc_url[600];
+static char log_path[600];
 static pid_t flowd_pid;
 
 static int setup(void **state)
 {
 	char db_arg[600], listen_arg[160];
 
-	if (ts_create_db(db_url, sizeof(db_url)) != 0)
+	if (ts_create_db(db_url, sizeof(db_url)) != 0 || (dir = ts_tmpdir()) == NULL)
 		return -1;
-	snprintf(rpc_url, sizeof(rpc_url), "ipc:///tmp/flowtest-e2e-%d.sock", (int)getpid());
-	snprintf(log_path, sizeof(log_path), "/tmp/flowtest-e2e-%d.log", (int)getpid());
+	snprintf(rpc_url, sizeof(rpc_url), "ipc://%s/flowd.sock", dir);
+	snprintf(log_path, sizeof(log_path), "%s/flowd.log", dir);
 	snprintf(db_arg, sizeof(db_arg), "--db=%s", db_url);
 	snprintf(listen_arg, sizeof(listen_arg), "--listen=%s", rpc_url);
 	char *argv[] = { (char *)ts_bin("flowd"), db_arg, listen_arg, "--threads=2", NULL };
@@ -52,6 +53,8 @@ static int teardown(void **state)
 	if (ts_wait_exit(flowd_pid, 15000, &status) != 0)
 		ts_kill(flowd_pid, SIGKILL);
 	ts_drop_db(db_url);
+	ts_rmrf(dir);
+	free(dir);
 	/* flowd exits 0 on SIGTERM */
 	return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -1;
 }
