@@ -27,7 +27,7 @@ static pid_t flowd_pid;
 
 static int setup(void **state)
 {
-	char db_arg[600], listen_arg[160];
+	char db_arg[600], listen_arg[700];
 
 	if (ts_create_db(db_url, sizeof(db_url)) != 0 || (dir = ts_tmpdir()) == NULL)
 		return -1;
