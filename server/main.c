@@ -16,7 +16,9 @@
 #include "store/migrate.h"
 #include "store/store.h"
 
-#define FLOWD_VERSION "0.1.0"
+#ifndef FLOWD_VERSION
+#define FLOWD_VERSION "0.0.0"
+#endif
 
 /* Connects and applies migrations, retrying for up to cfg->db_wait_ms. */
 static int prepare_database(const struct config *cfg)
