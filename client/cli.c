@@ -839,13 +839,12 @@ static void help_action_names(FILE *f)
 
 void cli_help(FILE *f)
 {
-	fprintf(f, "usage: flowctl [--url URL] [--timeout MS] [--token TOKEN] [--json] COMMAND "
+	fprintf(f, "usage: flowctl [--url URL] [--timeout MS] [--json] COMMAND "
 		   "[ARGS]\n\n");
 	help_commands(f);
 	fprintf(f, "\nOptions:\n"
 		   "  --url URL      flowd address (env FLOW_URL; default %s)\n"
 		   "  --timeout MS   deadline of each call in milliseconds (default %u)\n"
-		   "  --token TOKEN  access token or API key (env FLOW_TOKEN)\n"
 		   "  --json         print results as JSON (also accepted after the command)\n"
 		   "  -h, --help     this help; flowctl help COMMAND for one command\n",
 		CLI_DEFAULT_URL, CLI_DEFAULT_TIMEOUT_MS);

@@ -1,7 +1,7 @@
 /*
  * flowctl - command-line client of flowd.
  *
- *   flowctl [--url URL] [--timeout MS] [--token TOKEN] [--json] COMMAND [ARGS]
+ *   flowctl [--url URL] [--timeout MS] [--json] COMMAND [ARGS]
  *
  * Global options come before the command; the commands are in cli.c and the
  * MCP tool calls (`flowctl call TOOL JSON`) in call.c. Settings:
@@ -9,7 +9,7 @@
  *   option      env          default
  *   --url       FLOW_URL     tcp://127.0.0.1:7600
  *   --timeout   -            30000 ms (1 .. 86400000)
- *   --token     FLOW_TOKEN   none
+ *   (token)     FLOW_TOKEN   none (never taken from argv)
  *
  * Exit status: 0 success, 1 server or connection error, 2 usage error.
  */
@@ -57,8 +57,9 @@ static int parse_timeout(const char *s, uint32_t *out)
 }
 
 /* Options taking a value, "--opt value" or "--opt=value". */
-enum global_opt { G_URL, G_TIMEOUT, G_TOKEN, G_NONE };
-static const char *const global_names[] = { "--url", "--timeout", "--token", NULL };
+/* No --token: a token in argv is visible to every local user (ps); use FLOW_TOKEN. */
+enum global_opt { G_URL, G_TIMEOUT, G_NONE };
+static const char *const global_names[] = { "--url", "--timeout", NULL };
 
 static enum global_opt find_global(const char *arg, const char **inline_val)
 {
@@ -77,8 +78,6 @@ static enum global_result set_global(enum global_opt g, const char *v, struct cl
 {
 	if (g == G_URL)
 		o->url = v;
-	else if (g == G_TOKEN)
-		o->token = v[0] ? v : NULL;
 	else if (parse_timeout(v, &o->timeout_ms) != 0)
 		return usage("--timeout: expected milliseconds (1 to 86400000), got \"%s\"", v);
 	return GLOBAL_OK;

@@ -1,6 +1,8 @@
 #include "services/convert.h"
 
 #include <ctype.h>
+#include <inttypes.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "log.h"
@@ -96,6 +98,37 @@ int convert_id(struct flow_req *r, const char *field, bool has, int64_t v)
 {
 	if (!has || v <= 0)
 		return req_error(r, FLOW_INVALID_ARGUMENT, "%s must be a positive integer", field);
+	return FLOW_OK;
+}
+
+static int cmp_i64(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+
+	return (x > y) - (x < y);
+}
+
+int convert_ids(struct flow_req *r, const char *field, const int64_t *v, size_t n, size_t max_n)
+{
+	int64_t *s;
+
+	if (n > max_n)
+		return req_error(r, FLOW_INVALID_ARGUMENT,
+				 "%s has %zu entries; at most %zu are allowed", field, n, max_n);
+	for (size_t i = 0; i < n; i++)
+		if (v[i] <= 0)
+			return req_error(r, FLOW_INVALID_ARGUMENT,
+					 "%s[%zu] must be a positive integer", field, i);
+	if (n < 2)
+		return FLOW_OK;
+	if ((s = arena_alloc(r->arena, n * sizeof(*s))) == NULL)
+		return req_error(r, FLOW_RESOURCE_EXHAUSTED, "out of memory");
+	memcpy(s, v, n * sizeof(*s));
+	qsort(s, n, sizeof(*s), cmp_i64);
+	for (size_t i = 1; i < n; i++)
+		if (s[i] == s[i - 1])
+			return req_error(r, FLOW_INVALID_ARGUMENT,
+					 "%s lists id %" PRId64 " more than once", field, s[i]);
 	return FLOW_OK;
 }
 

@@ -43,6 +43,10 @@ const char *convert_task_status(const char *s);
 /* Checks an id field: present and > 0. */
 int convert_id(struct flow_req *r, const char *field, bool has, int64_t v);
 
+/* Checks a repeated id field: at most max_n entries, each > 0, none twice.
+ * Uses r->arena for a sorted copy. */
+int convert_ids(struct flow_req *r, const char *field, const int64_t *v, size_t n, size_t max_n);
+
 /* Length of a UTF-8 string in code points. */
 size_t convert_utf8_len(const char *s);
 
