@@ -677,6 +677,17 @@ static void test_done_status_and_ticket_closing(void **state)
 	assert_int_equal(call(h_update_task, &up, &t), FLOW_OK);
 	assert_string_equal(t->status, "completed");
 	assert_string_equal(get_ticket(ticket)->status, "closed");
+
+	/* A new open task reopens a closed ticket; deleting it closes it again. */
+	int64_t d = create_task(ticket, "d, added late");
+	Flow__V1__DeleteTaskRequest del = FLOW__V1__DELETE_TASK_REQUEST__INIT;
+	Flow__V1__DeleteResponse *resp;
+
+	assert_string_equal(get_ticket(ticket)->status, "in_progress");
+	del.has_task_id = true;
+	del.task_id = d;
+	assert_int_equal(call(h_delete_task, &del, &resp), FLOW_OK);
+	assert_string_equal(get_ticket(ticket)->status, "closed");
 }
 
 static void test_delete(void **state)

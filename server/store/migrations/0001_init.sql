@@ -79,25 +79,29 @@ END $$;
 CREATE TRIGGER tasks_sync BEFORE INSERT OR UPDATE ON tasks
     FOR EACH ROW EXECUTE FUNCTION flow_task_sync();
 
--- A ticket closes when its last task completes (cancelled tasks do not
--- hold it open); it reopens when a task of a closed ticket is reopened.
+-- A ticket follows its tasks: it closes when no task is left pending or in
+-- progress and at least one is completed (cancelled tasks do not hold it
+-- open), and a closed ticket reopens (in_progress) when it gains an open
+-- task. Runs on every task insert, delete and status change.
 CREATE FUNCTION flow_ticket_follow_tasks() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    tid bigint := CASE WHEN TG_OP = 'DELETE' THEN OLD.ticket_id ELSE NEW.ticket_id END;
 BEGIN
-    IF NEW.status = 'completed' THEN
-        UPDATE tickets t SET status = 'closed'
-         WHERE t.id = NEW.ticket_id AND t.status <> 'closed'
-           AND NOT EXISTS (SELECT 1 FROM tasks k
-                            WHERE k.ticket_id = NEW.ticket_id
-                              AND k.status IN ('pending', 'in_progress'));
-    ELSIF NEW.status IN ('pending', 'in_progress') THEN
-        UPDATE tickets t SET status = 'in_progress'
-         WHERE t.id = NEW.ticket_id AND t.status = 'closed';
-    END IF;
+    UPDATE tickets t
+       SET status = CASE WHEN s.open_tasks = 0 THEN 'closed' ELSE 'in_progress' END
+      FROM (SELECT count(*) FILTER (WHERE k.status IN ('pending', 'in_progress')) AS open_tasks,
+                   count(*) FILTER (WHERE k.status = 'completed') AS done_tasks
+              FROM tasks k WHERE k.ticket_id = tid) s
+     WHERE t.id = tid
+       AND ((s.open_tasks = 0 AND s.done_tasks > 0 AND t.status <> 'closed')
+         OR (s.open_tasks > 0 AND t.status = 'closed'));
     RETURN NULL;
 END $$;
-CREATE TRIGGER tasks_follow AFTER UPDATE OF status ON tasks
+CREATE TRIGGER tasks_follow_update AFTER UPDATE OF status ON tasks
     FOR EACH ROW WHEN (NEW.status IS DISTINCT FROM OLD.status)
     EXECUTE FUNCTION flow_ticket_follow_tasks();
+CREATE TRIGGER tasks_follow_insert_delete AFTER INSERT OR DELETE ON tasks
+    FOR EACH ROW EXECUTE FUNCTION flow_ticket_follow_tasks();
 
 CREATE TABLE queues (
     id                 bigserial PRIMARY KEY,
