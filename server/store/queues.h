@@ -32,16 +32,14 @@ struct store_queue_new {
  * Creates a queue. FLOW_NOT_FOUND "project 7 not found"; FLOW_ALREADY_EXISTS
  * 'a queue named "X" already exists in project 7'.
  */
-int store_queue_create(struct flow_req *r, const struct store_queue_new *q,
-		       Flow__V1__Queue **out);
+int store_queue_create(struct flow_req *r, const struct store_queue_new *q, Flow__V1__Queue **out);
 
 /* FLOW_NOT_FOUND "queue 3 not found". */
 int store_queue_get(struct flow_req *r, int64_t id, Flow__V1__Queue **out);
 
 /* The project's queues by id; FLOW_NOT_FOUND when the project does not
  * exist. *out is an arena array of *n queues. */
-int store_queues_list(struct flow_req *r, int64_t project_id, Flow__V1__Queue ***out,
-		      size_t *n);
+int store_queues_list(struct flow_req *r, int64_t project_id, Flow__V1__Queue ***out, size_t *n);
 
 /* Changes to a queue: NULL / has_x false leaves a field unchanged. */
 struct store_queue_change {

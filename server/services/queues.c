@@ -1,0 +1,289 @@
+/*
+ * queues.c - FlowManager queue handlers: queue CRUD, enqueue/dequeue of
+ * tickets and tasks, queue statistics. Validation here, SQL in
+ * store/queues.c and store/items.c.
+ */
+#include "flow/v1/flow_manager.pb-c.h"
+#include "services/convert.h"
+#include "services/handlers.h"
+#include "status.h"
+#include "store/items.h"
+#include "store/queues.h"
+
+#define NAME_MAX_CHARS 200
+#define DESCRIPTION_MAX_CHARS 65536
+
+/* Bounds of the numeric queue settings (the schema checks them too). */
+struct bound {
+	const char *field;
+	int lo, hi, dflt;
+};
+
+static const struct bound b_parallel = { "maxParallelItems", 1, 10000, 1 };
+static const struct bound b_lease = { "leaseSeconds", 1, 86400, 30 };
+static const struct bound b_attempts = { "maxAttempts", 1, 100, 3 };
+static const struct bound b_priority = { "priority", 0, 10, STORE_ITEM_DEFAULT_PRIORITY };
+
+/* name: 1..200 characters, not blank; when !required NULL is absent. */
+static int need_name(struct flow_req *r, const char *name, bool required)
+{
+	if (name == NULL && !required)
+		return FLOW_OK;
+	return convert_text(r, "name", name, NAME_MAX_CHARS, true);
+}
+
+static int max_chars(struct flow_req *r, const char *s, const char *field, size_t max)
+{
+	return convert_text(r, field, s, max, false);
+}
+
+/* Checks an optional int against b; *v is the value or b's default. */
+static int in_range(struct flow_req *r, protobuf_c_boolean has, int32_t got, const struct bound *b,
+		    int *v)
+{
+	if (!has) {
+		*v = b->dflt;
+		return FLOW_OK;
+	}
+	if (got < b->lo || got > b->hi)
+		return req_error(r, FLOW_INVALID_ARGUMENT, "%s must be between %d and %d (got %d)",
+				 b->field, b->lo, b->hi, got);
+	*v = got;
+	return FLOW_OK;
+}
+
+HANDLER(h_create_queue)
+{
+	const Flow__V1__CreateQueueRequest *q = (const Flow__V1__CreateQueueRequest *)in;
+	struct store_queue_new nq = { 0 };
+	Flow__V1__Queue *res;
+	int rv;
+
+	if ((rv = convert_id(r, "projectId", q->has_project_id, q->project_id)) ||
+	    (rv = need_name(r, q->name, true)) ||
+	    (rv = max_chars(r, q->description, "description", DESCRIPTION_MAX_CHARS)) ||
+	    (rv = in_range(r, q->has_max_parallel_items, q->max_parallel_items, &b_parallel,
+			   &nq.max_parallel_items)) ||
+	    (rv = in_range(r, q->has_lease_seconds, q->lease_seconds, &b_lease,
+			   &nq.lease_seconds)) ||
+	    (rv = in_range(r, q->has_max_attempts, q->max_attempts, &b_attempts, &nq.max_attempts)))
+		return rv;
+	nq.project_id = q->project_id;
+	nq.name = q->name;
+	nq.description = q->description;
+	if ((rv = store_queue_create(r, &nq, &res)) != FLOW_OK)
+		return rv;
+	*out = &res->base;
+	return FLOW_OK;
+}
+
+HANDLER(h_list_queues)
+{
+	const Flow__V1__ListQueuesRequest *q = (const Flow__V1__ListQueuesRequest *)in;
+	Flow__V1__ListQueuesResponse *res;
+	int rv;
+
+	if ((rv = convert_id(r, "projectId", q->has_project_id, q->project_id)) != FLOW_OK)
+		return rv;
+	res = SERVICE_NEW(r, Flow__V1__ListQueuesResponse,
+			  flow__v1__list_queues_response__descriptor);
+	if (res == NULL)
+		return FLOW_RESOURCE_EXHAUSTED;
+	if ((rv = store_queues_list(r, q->project_id, &res->queues, &res->n_queues)) != FLOW_OK)
+		return rv;
+	*out = &res->base;
+	return FLOW_OK;
+}
+
+HANDLER(h_get_queue)
+{
+	const Flow__V1__GetQueueRequest *q = (const Flow__V1__GetQueueRequest *)in;
+	Flow__V1__Queue *res;
+	int rv;
+
+	if ((rv = convert_id(r, "queueId", q->has_queue_id, q->queue_id)) != FLOW_OK ||
+	    (rv = store_queue_get(r, q->queue_id, &res)) != FLOW_OK)
+		return rv;
+	*out = &res->base;
+	return FLOW_OK;
+}
+
+/* Validates the present fields of an update into c. */
+static int queue_change(struct flow_req *r, const Flow__V1__UpdateQueueRequest *q,
+			struct store_queue_change *c)
+{
+	int rv;
+
+	if (q->name == NULL && q->description == NULL && !q->has_max_parallel_items &&
+	    !q->has_is_active && !q->has_lease_seconds && !q->has_max_attempts)
+		return req_error(r, FLOW_INVALID_ARGUMENT,
+				 "nothing to update: give at least one of name, description, "
+				 "maxParallelItems, isActive, leaseSeconds, maxAttempts");
+	if ((rv = need_name(r, q->name, false)) ||
+	    (rv = max_chars(r, q->description, "description", DESCRIPTION_MAX_CHARS)) ||
+	    (rv = in_range(r, q->has_max_parallel_items, q->max_parallel_items, &b_parallel,
+			   &c->max_parallel_items)) ||
+	    (rv = in_range(r, q->has_lease_seconds, q->lease_seconds, &b_lease,
+			   &c->lease_seconds)) ||
+	    (rv = in_range(r, q->has_max_attempts, q->max_attempts, &b_attempts, &c->max_attempts)))
+		return rv;
+	c->name = q->name;
+	c->description = q->description;
+	c->has_max_parallel_items = q->has_max_parallel_items;
+	c->has_lease_seconds = q->has_lease_seconds;
+	c->has_max_attempts = q->has_max_attempts;
+	c->has_is_active = q->has_is_active;
+	c->is_active = q->is_active;
+	return FLOW_OK;
+}
+
+HANDLER(h_update_queue)
+{
+	const Flow__V1__UpdateQueueRequest *q = (const Flow__V1__UpdateQueueRequest *)in;
+	struct store_queue_change c = { 0 };
+	Flow__V1__Queue *res;
+	int rv;
+
+	if ((rv = convert_id(r, "queueId", q->has_queue_id, q->queue_id)) != FLOW_OK ||
+	    (rv = queue_change(r, q, &c)) != FLOW_OK ||
+	    (rv = store_queue_update(r, q->queue_id, &c, &res)) != FLOW_OK)
+		return rv;
+	*out = &res->base;
+	return FLOW_OK;
+}
+
+HANDLER(h_delete_queue)
+{
+	const Flow__V1__DeleteQueueRequest *q = (const Flow__V1__DeleteQueueRequest *)in;
+	Flow__V1__DeleteResponse *res;
+	int rv;
+
+	if ((rv = convert_id(r, "queueId", q->has_queue_id, q->queue_id)) != FLOW_OK)
+		return rv;
+	res = SERVICE_NEW(r, Flow__V1__DeleteResponse, flow__v1__delete_response__descriptor);
+	if (res == NULL)
+		return FLOW_RESOURCE_EXHAUSTED;
+	if ((rv = store_queue_delete(r, q->queue_id)) != FLOW_OK)
+		return rv;
+	res->has_deleted = res->has_id = true;
+	res->deleted = true;
+	res->id = q->queue_id;
+	*out = &res->base;
+	return FLOW_OK;
+}
+
+HANDLER(h_enqueue_ticket)
+{
+	const Flow__V1__EnqueueTicketRequest *q = (const Flow__V1__EnqueueTicketRequest *)in;
+	Flow__V1__EnqueueResponse *res;
+	int prio = 0, rv;
+
+	if ((rv = convert_id(r, "queueId", q->has_queue_id, q->queue_id)) ||
+	    (rv = convert_id(r, "ticketId", q->has_ticket_id, q->ticket_id)) ||
+	    (rv = in_range(r, q->has_priority, q->priority, &b_priority, &prio)))
+		return rv;
+	res = SERVICE_NEW(r, Flow__V1__EnqueueResponse, flow__v1__enqueue_response__descriptor);
+	if (res == NULL)
+		return FLOW_RESOURCE_EXHAUSTED;
+	rv = store_item_enqueue_ticket(r, q->queue_id, q->ticket_id, prio,
+				       q->has_include_tasks && q->include_tasks, &res->items,
+				       &res->n_items);
+	if (rv != FLOW_OK)
+		return rv;
+	*out = &res->base;
+	return FLOW_OK;
+}
+
+HANDLER(h_enqueue_task)
+{
+	const Flow__V1__EnqueueTaskRequest *q = (const Flow__V1__EnqueueTaskRequest *)in;
+	Flow__V1__EnqueueResponse *res;
+	int prio = 0, rv;
+
+	if ((rv = convert_id(r, "queueId", q->has_queue_id, q->queue_id)) ||
+	    (rv = convert_id(r, "taskId", q->has_task_id, q->task_id)) ||
+	    (rv = in_range(r, q->has_priority, q->priority, &b_priority, &prio)))
+		return rv;
+	res = SERVICE_NEW(r, Flow__V1__EnqueueResponse, flow__v1__enqueue_response__descriptor);
+	if (res == NULL)
+		return FLOW_RESOURCE_EXHAUSTED;
+	res->items = arena_alloc(r->arena, sizeof(*res->items));
+	if (res->items == NULL)
+		return req_error(r, FLOW_RESOURCE_EXHAUSTED, "out of memory");
+	rv = store_item_enqueue_task(r, q->queue_id, q->task_id, prio, &res->items[0]);
+	if (rv != FLOW_OK)
+		return rv;
+	res->n_items = 1;
+	*out = &res->base;
+	return FLOW_OK;
+}
+
+static int dequeue_reply(struct flow_req *r, int64_t removed, ProtobufCMessage **out)
+{
+	Flow__V1__DequeueResponse *res =
+	    SERVICE_NEW(r, Flow__V1__DequeueResponse, flow__v1__dequeue_response__descriptor);
+
+	if (res == NULL)
+		return FLOW_RESOURCE_EXHAUSTED;
+	res->has_removed = true;
+	res->removed = removed;
+	*out = &res->base;
+	return FLOW_OK;
+}
+
+HANDLER(h_dequeue_ticket)
+{
+	const Flow__V1__DequeueTicketRequest *q = (const Flow__V1__DequeueTicketRequest *)in;
+	bool tasks = q->has_include_tasks ? q->include_tasks : true;
+	int64_t removed;
+	int rv;
+
+	if ((rv = convert_id(r, "ticketId", q->has_ticket_id, q->ticket_id)) != FLOW_OK ||
+	    (rv = store_item_dequeue_ticket(r, q->ticket_id, tasks, &removed)) != FLOW_OK)
+		return rv;
+	return dequeue_reply(r, removed, out);
+}
+
+HANDLER(h_dequeue_task)
+{
+	const Flow__V1__DequeueTaskRequest *q = (const Flow__V1__DequeueTaskRequest *)in;
+	int64_t removed;
+	int rv;
+
+	if ((rv = convert_id(r, "taskId", q->has_task_id, q->task_id)) != FLOW_OK ||
+	    (rv = store_item_dequeue_task(r, q->task_id, &removed)) != FLOW_OK)
+		return rv;
+	return dequeue_reply(r, removed, out);
+}
+
+HANDLER(h_get_queue_stats)
+{
+	const Flow__V1__GetQueueStatsRequest *q = (const Flow__V1__GetQueueStatsRequest *)in;
+	Flow__V1__QueueStats *res;
+	int rv;
+
+	if ((rv = convert_id(r, "queueId", q->has_queue_id, q->queue_id)) != FLOW_OK ||
+	    (rv = store_item_stats(r, q->queue_id, &res)) != FLOW_OK)
+		return rv;
+	*out = &res->base;
+	return FLOW_OK;
+}
+
+HANDLER(h_get_all_queue_stats)
+{
+	const Flow__V1__GetAllQueueStatsRequest *q = (const Flow__V1__GetAllQueueStatsRequest *)in;
+	Flow__V1__GetAllQueueStatsResponse *res;
+	int rv;
+
+	if ((rv = convert_id(r, "projectId", q->has_project_id, q->project_id)) != FLOW_OK)
+		return rv;
+	res = SERVICE_NEW(r, Flow__V1__GetAllQueueStatsResponse,
+			  flow__v1__get_all_queue_stats_response__descriptor);
+	if (res == NULL)
+		return FLOW_RESOURCE_EXHAUSTED;
+	rv = store_item_stats_project(r, q->project_id, &res->queues, &res->n_queues, &res->total);
+	if (rv != FLOW_OK)
+		return rv;
+	*out = &res->base;
+	return FLOW_OK;
+}
