@@ -80,4 +80,4 @@ ctl flow_manager "{\"action\":\"queues_get_stats\",\"queueId\":$queue}"
 say "tickets_list"
 "$root/build/bin/flowctl" tickets -p "$project"
 echo
-echo "demo finished: flowd log in $work/flowd.log (removed on exit)"
+echo "demo finished; everything it started is stopped and removed."

@@ -43,7 +43,7 @@ int convert_priority(struct flow_req *r, bool has_num, int32_t num, const char *
 				 CONVERT_PRIORITY_MIN, CONVERT_PRIORITY_MAX, (int)num);
 	if (name != NULL && (v = convert_priority_value(name)) < 0)
 		return req_error(r, FLOW_INVALID_ARGUMENT,
-				 "priorityName must be one of low, normal, high (got %s)",
+				 "priority must be a number from 0 to 10 or one of low, normal, high (got %s)",
 				 convert_quote(q, sizeof(q), name));
 	if (has_num && name != NULL && strcmp(convert_priority_name(num), name) != 0)
 		return req_error(r, FLOW_INVALID_ARGUMENT,
