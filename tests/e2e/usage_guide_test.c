@@ -5,79 +5,37 @@
  * tasks_update, processor_complete, stats, tickets_list, tasks_list.
  */
 #include <setjmp.h>
-#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <cmocka.h>
 #include <jansson.h>
 
 #include "testsupport.h"
+#include "ts_flowd.h"
 
-static char *dir;
-static char db_url[512];
-static char rpc_url[600];
-static char log_path[600];
-static pid_t flowd_pid;
+static struct ts_flowd flowd;
 
 static int setup(void **state)
 {
-	char db_arg[600], listen_arg[700];
-
-	if (ts_create_db(db_url, sizeof(db_url)) != 0 || (dir = ts_tmpdir()) == NULL)
-		return -1;
-	snprintf(rpc_url, sizeof(rpc_url), "ipc://%s/flowd.sock", dir);
-	snprintf(log_path, sizeof(log_path), "%s/flowd.log", dir);
-	snprintf(db_arg, sizeof(db_arg), "--db=%s", db_url);
-	snprintf(listen_arg, sizeof(listen_arg), "--listen=%s", rpc_url);
-	char *argv[] = { (char *)ts_bin("flowd"), db_arg, listen_arg, "--threads=2", NULL };
-
-	flowd_pid = ts_spawn(argv, NULL, log_path);
-	if (flowd_pid <= 0 || ts_wait_for_rpc(rpc_url, 20000) != 0) {
-		fprintf(stderr, "flowd did not come up; see %s\n", log_path);
-		return -1;
-	}
-	return 0;
+	return ts_flowd_start(&flowd, NULL, NULL);
 }
 
 static int teardown(void **state)
 {
-	int status = -1;
-
-	ts_kill(flowd_pid, SIGTERM);
-	if (ts_wait_exit(flowd_pid, 15000, &status) != 0)
-		ts_kill(flowd_pid, SIGKILL);
-	ts_drop_db(db_url);
-	ts_rmrf(dir);
-	free(dir);
 	/* flowd exits 0 on SIGTERM */
-	return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -1;
+	return ts_flowd_stop(&flowd) == 0 ? 0 : -1;
 }
 
-/*
- * Runs `flowctl --url URL call TOOL ARGS`; returns the exit status. On exit 0
- * *out is the parsed stdout; otherwise the parsed stderr ({"error":...}).
- */
+/* flowctl call TOOL ARGS: exit status; *out is the parsed result or error. */
 static int ctl(const char *tool, const char *args, json_t **out)
 {
-	char *argv[] = { (char *)ts_bin("flowctl"), "--url", rpc_url, "call", (char *)tool,
-			 (char *)args, NULL };
-	char *sout = NULL, *serr = NULL;
-	int status = -1;
-	json_error_t jerr;
+	int status = ts_flowctl(&flowd, tool, args, NULL, out);
 
-	assert_int_equal(ts_run_capture(argv, NULL, &sout, &serr, &status, 30000), 0);
-	*out = json_loads(status == 0 ? sout : serr, 0, &jerr);
-	if (*out == NULL)
-		fprintf(stderr, "flowctl %s %s: unparsable output:\n%s\n%s\n", tool, args, sout, serr);
 	assert_non_null(*out);
-	free(sout);
-	free(serr);
 	return status;
 }
 
@@ -93,10 +51,7 @@ static json_int_t ctl_id(const char *tool, const char *args, const char *key)
 	return id;
 }
 
-static const char *err_code(json_t *j)
-{
-	return json_string_value(json_object_get(json_object_get(j, "error"), "code"));
-}
+#define err_code ts_err_code
 
 static char *fmt(const char *f, ...) __attribute__((format(printf, 1, 2)));
 static char *fmt(const char *f, ...)
@@ -237,32 +192,10 @@ static void test_usage_guide_sequence(void **state)
 	json_decref(j);
 }
 
-static void test_errors_are_clear(void **state)
-{
-	json_t *j;
-
-	assert_int_equal(ctl("flow_manager", "{\"action\":\"tickets_get\",\"ticketId\":987654}", &j), 1);
-	assert_string_equal(err_code(j), "NOT_FOUND");
-	json_decref(j);
-	assert_int_equal(ctl("flow_manager", "{\"action\":\"tickets_explode\"}", &j), 2);
-	assert_string_equal(err_code(j), "INVALID_ARGUMENT");
-	json_decref(j);
-	assert_int_equal(ctl("flow_manager", "{\"action\":\"tickets_create\",\"data\":{\"title\":\"x\"}}",
-			     &j), 2);
-	assert_non_null(strstr(json_string_value(json_object_get(json_object_get(j, "error"),
-								  "message")), "projectId"));
-	json_decref(j);
-	assert_int_equal(ctl("flow_manager", "{\"action\":\"queues_get\",\"queueId\":-4}", &j), 2);
-	json_decref(j);
-	assert_int_equal(ctl("flow_manager", "{not json", &j), 2);
-	json_decref(j);
-}
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_usage_guide_sequence),
-		cmocka_unit_test(test_errors_are_clear),
 	};
 	if (ts_pg_admin_url() == NULL)
 		ts_skip_without_pg();

@@ -1,0 +1,105 @@
+#include "ts_flowd.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+
+#include "testsupport.h"
+
+static void dump_log(const struct ts_flowd *f)
+{
+	char *log = ts_read_file(f->log_path, NULL);
+
+	fprintf(stderr, "--- flowd log (%s) ---\n%s\n---\n", f->log_path, log ? log : "(none)");
+	free(log);
+}
+
+int ts_flowd_start(struct ts_flowd *f, const char *db_url, char *const extra_args[])
+{
+	char db_arg[600], listen_arg[700];
+	char *argv[32];
+	int n = 0;
+
+	memset(f, 0, sizeof(*f));
+	if ((f->dir = ts_tmpdir()) == NULL)
+		return -1;
+	if (db_url != NULL) {
+		snprintf(f->db_url, sizeof(f->db_url), "%s", db_url);
+	} else {
+		if (ts_create_db(f->db_url, sizeof(f->db_url)) != 0)
+			return -1;
+		f->own_db = 1;
+	}
+	snprintf(f->url, sizeof(f->url), "ipc://%s/flowd.sock", f->dir);
+	snprintf(f->log_path, sizeof(f->log_path), "%s/flowd.log", f->dir);
+	snprintf(db_arg, sizeof(db_arg), "--db=%s", f->db_url);
+	snprintf(listen_arg, sizeof(listen_arg), "--listen=%s", f->url);
+	argv[n++] = (char *)ts_bin("flowd");
+	argv[n++] = db_arg;
+	argv[n++] = listen_arg;
+	argv[n++] = "--threads=2";
+	for (int i = 0; extra_args && extra_args[i] && n < 31; i++)
+		argv[n++] = extra_args[i];
+	argv[n] = NULL;
+	f->pid = ts_spawn(argv, NULL, f->log_path);
+	if (f->pid <= 0 || ts_wait_for_rpc(f->url, 20000) != 0) {
+		fprintf(stderr, "flowd did not come up\n");
+		dump_log(f);
+		return -1;
+	}
+	return 0;
+}
+
+int ts_flowd_stop(struct ts_flowd *f)
+{
+	int status = -1, rv = -1;
+
+	if (f->pid > 0 && ts_terminate(f->pid, 15000, &status) == 0 && WIFEXITED(status))
+		rv = WEXITSTATUS(status);
+	if (rv != 0)
+		dump_log(f);
+	if (f->own_db)
+		ts_drop_db(f->db_url);
+	if (f->dir) {
+		ts_rmrf(f->dir);
+		free(f->dir);
+	}
+	memset(f, 0, sizeof(*f));
+	return rv;
+}
+
+int ts_flowctl(const struct ts_flowd *f, const char *tool, const char *args,
+	       const char *stdin_data, json_t **out)
+{
+	char *argv[] = { (char *)ts_bin("flowctl"), "--url", (char *)f->url, "call",
+			 (char *)tool, (char *)args, NULL };
+	char *sout = NULL, *serr = NULL;
+	int status = -1;
+
+	*out = NULL;
+	if (ts_run_capture(argv, stdin_data, &sout, &serr, &status, 30000) != 0)
+		status = -1;
+	*out = json_loads(status == 0 ? sout : serr, 0, NULL);
+	if (*out == NULL)
+		fprintf(stderr, "flowctl call %s %.200s: not JSON:\nstdout: %s\nstderr: %s\n", tool,
+			args, sout ? sout : "", serr ? serr : "");
+	free(sout);
+	free(serr);
+	return status;
+}
+
+const char *ts_err_code(const json_t *j)
+{
+	const char *s = json_string_value(json_object_get(json_object_get(j, "error"), "code"));
+
+	return s ? s : "";
+}
+
+const char *ts_err_message(const json_t *j)
+{
+	const char *s = json_string_value(json_object_get(json_object_get(j, "error"), "message"));
+
+	return s ? s : "";
+}

@@ -1,0 +1,45 @@
+/*
+ * ts_flowd.h - the real flowd binary for end-to-end tests, and the real
+ * flowctl against it.
+ */
+#ifndef FLOW_TS_FLOWD_H
+#define FLOW_TS_FLOWD_H
+
+#include <sys/types.h>
+
+#include <jansson.h>
+
+struct ts_flowd {
+	char *dir;          /* private folder: socket and log */
+	char db_url[512];   /* the database flowd uses */
+	char url[600];      /* ipc:// URL flowd listens on */
+	char log_path[600];
+	pid_t pid;
+	int own_db;         /* the database was made by ts_flowd_start */
+};
+
+/*
+ * Starts build/bin/flowd on a fresh database (db_url NULL) or on db_url,
+ * listening on an ipc:// socket in a private folder, with extra arguments
+ * (NULL-terminated, may be NULL), and waits until it answers. Returns 0, or
+ * -1 with the reason and flowd's log on stderr.
+ */
+int ts_flowd_start(struct ts_flowd *f, const char *db_url, char *const extra_args[]);
+
+/* SIGTERM; returns flowd's exit status (0 for a clean stop) or -1. Drops the
+ * database it made and removes the folder. */
+int ts_flowd_stop(struct ts_flowd *f);
+
+/*
+ * Runs `flowctl --url F call TOOL ARGS` (ARGS "-" reads stdin_data) and
+ * returns its exit status. *out is the parsed stdout on exit 0, else the
+ * parsed stderr ({"error": ...}); NULL if it was not JSON. Caller decrefs.
+ */
+int ts_flowctl(const struct ts_flowd *f, const char *tool, const char *args,
+	       const char *stdin_data, json_t **out);
+
+/* The error code / message of a flowctl error object, or "". */
+const char *ts_err_code(const json_t *j);
+const char *ts_err_message(const json_t *j);
+
+#endif
