@@ -229,6 +229,45 @@ static void test_concurrent_clients(void **state)
 	assert_int_equal(total, 16 * 50);
 }
 
+/* The client redials by itself when flowd restarts on the same address. */
+static void test_redial_after_server_restart(void **state)
+{
+	const char *urls[1] = { rpc_url };
+	struct rpc_server_opts o = {
+		.urls = urls,
+		.n_urls = 1,
+		.n_threads = 2,
+		.n_contexts = 8,
+		.db_conninfo = db_url,
+		.limits = { MAX_MESSAGE, 4096, 10000 },
+	};
+	struct rpc_client_opts co = { .deadline_ms = 2000, .background_dial = true };
+	rpc_client *c;
+	struct rpc_status st;
+	char err[256];
+	size_t before;
+	Flow__V1__ListProjectsRequest req = FLOW__V1__LIST_PROJECTS_REQUEST__INIT;
+	ProtobufCMessage *resp = NULL;
+
+	assert_int_equal(rpc_client_open(rpc_url, &co, &c, &st), FLOW_OK);
+	assert_int_equal(rpc_client_call(c, "/flow.v1.ProjectManager/ListProjects", &req.base, NULL,
+					 &resp, &st), FLOW_OK);
+	before = ((Flow__V1__ListProjectsResponse *)resp)->n_projects;
+	protobuf_c_message_free_unpacked(resp, NULL);
+
+	rpc_server_stop(srv, 1000);
+	srv = NULL;
+	assert_int_equal(rpc_client_call(c, "/flow.v1.ProjectManager/ListProjects", &req.base, NULL,
+					 &resp, &st), FLOW_DEADLINE_EXCEEDED);
+	assert_non_null(strstr(st.message, "no reply"));
+	assert_int_equal(rpc_server_start(&o, &srv, err, sizeof(err)), FLOW_OK);
+	assert_int_equal(rpc_client_call(c, "/flow.v1.ProjectManager/ListProjects", &req.base, NULL,
+					 &resp, &st), FLOW_OK);
+	assert_int_equal(((Flow__V1__ListProjectsResponse *)resp)->n_projects, before);
+	protobuf_c_message_free_unpacked(resp, NULL);
+	rpc_client_close(c);
+}
+
 static void test_no_server(void **state)
 {
 	rpc_client *c = NULL;
@@ -249,6 +288,7 @@ int main(void)
 		cmocka_unit_test(test_oversized),
 		cmocka_unit_test(test_bad_body_and_strings),
 		cmocka_unit_test(test_concurrent_clients),
+		cmocka_unit_test(test_redial_after_server_restart),
 		cmocka_unit_test(test_no_server),
 	};
 	if (ts_pg_admin_url() == NULL)
