@@ -42,9 +42,6 @@
 #define LIMIT 3
 #define RUN_SECONDS_MAX 120
 
-static struct flow_req *R;
-static char url[512];
-
 /* What the threads share. */
 static struct {
 	int64_t queue;
@@ -133,7 +130,7 @@ static int one_round(struct flow_req *r, unsigned *seed)
 
 static void *worker(void *arg)
 {
-	struct flow_req *r = ts_req_connect(url);
+	struct flow_req *r = ts_req_connect(ts_db_url);
 	unsigned seed = (unsigned)(uintptr_t)arg * 2654435761u;
 	time_t until = time(NULL) + RUN_SECONDS_MAX;
 	int rv = 0;
@@ -150,7 +147,7 @@ static void *worker(void *arg)
 /* Counts in-progress rows of the queue from its own connection. */
 static void *checker(void *arg)
 {
-	struct flow_req *r = ts_req_connect(url);
+	struct flow_req *r = ts_req_connect(ts_db_url);
 	char qid[24];
 	const char *p[1] = { qid };
 
@@ -175,68 +172,43 @@ static void *checker(void *arg)
 	return NULL;
 }
 
-static int64_t q_i64(const char *q, const char *param)
-{
-	const char *p[1] = { param };
-	PGresult *res = PQexecParams(store_pg(R->db), q, param ? 1 : 0, NULL, p, NULL, NULL, 0);
-	int64_t v = 0;
-
-	if (PQresultStatus(res) != PGRES_TUPLES_OK && PQresultStatus(res) != PGRES_COMMAND_OK)
-		fail_msg("SQL failed: %s: %s", q, PQerrorMessage(store_pg(R->db)));
-	if (PQntuples(res) > 0 && !PQgetisnull(res, 0, 0))
-		v = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
-	PQclear(res);
-	return v;
-}
-
 /* 30 tickets of 10 tasks, each task enqueued on a queue with maxParallelItems 3. */
 static void fill_queue(void)
 {
-	Flow__V1__CreateQueueRequest cq = FLOW__V1__CREATE_QUEUE_REQUEST__INIT;
-	Flow__V1__EnqueueTaskRequest eq = FLOW__V1__ENQUEUE_TASK_REQUEST__INIT;
-	ProtobufCMessage *m;
-	char pid[24];
-	int64_t task;
+	Flow__V1__EnqueueResponse *res;
+	int64_t project, task;
 
-	snprintf(pid, sizeof(pid), "%" PRId64,
-		 q_i64("INSERT INTO projects (name) VALUES ('load') RETURNING id", NULL));
-	q_i64("INSERT INTO tickets (project_id, title) SELECT $1, 'ticket ' || g"
-	      " FROM generate_series(1, 30) g",
-	      pid);
-	q_i64("INSERT INTO tasks (ticket_id, content, order_index)"
-	      " SELECT t.id, 'task ' || g, g FROM tickets t, generate_series(1, 10) g"
-	      " WHERE t.project_id = $1",
-	      pid);
-	cq.has_project_id = cq.has_max_parallel_items = true;
-	cq.project_id = strtoll(pid, NULL, 10);
-	cq.name = "load";
-	cq.max_parallel_items = LIMIT;
-	assert_int_equal(h_create_queue(R, &cq.base, &m), FLOW_OK);
-	S.queue = ((Flow__V1__Queue *)m)->id;
-	eq.has_queue_id = eq.has_task_id = true;
-	eq.queue_id = S.queue;
-	task = q_i64("SELECT min(id) FROM tasks", NULL);
+	project = ts_sql_i64(ts_r, "INSERT INTO projects (name) VALUES ('load') RETURNING id", 0);
+	ts_sql_i64(ts_r,
+		   "INSERT INTO tickets (project_id, title) SELECT $1, 'ticket ' || g"
+		   " FROM generate_series(1, 30) g",
+		   1, ts_i64s(project));
+	ts_sql_i64(ts_r,
+		   "INSERT INTO tasks (ticket_id, content, order_index)"
+		   " SELECT t.id, 'task ' || g, g FROM tickets t, generate_series(1, 10) g"
+		   " WHERE t.project_id = $1",
+		   1, ts_i64s(project));
+	S.queue = ts_create_queue(ts_r, project, "load", LIMIT);
+	task = ts_sql_i64(ts_r, "SELECT min(id) FROM tasks", 0);
 	for (int i = 0; i < ITEMS; i++) {
-		eq.task_id = task + i;
-		assert_int_equal(h_enqueue_task(R, &eq.base, &m), FLOW_OK);
+		assert_int_equal(ts_enqueue_task(ts_r, S.queue, task + i, -1, &res), FLOW_OK);
 		if (i == 0)
-			S.first_item = ((Flow__V1__EnqueueResponse *)m)->items[0]->id;
-		ts_req_reset(R);
+			S.first_item = res->items[0]->id;
+		ts_req_reset(ts_r);
 	}
 }
 
 static void test_parallel_limit_and_exactly_once(void **state)
 {
 	pthread_t th[THREADS], chk;
-	char qid[24];
 	int handed = 0;
 
 	(void)state;
 	fill_queue();
-	snprintf(qid, sizeof(qid), "%" PRId64, S.queue);
-	assert_int_equal(q_i64("SELECT count(*) FROM queue_items WHERE queue_id = $1"
-			       " AND status = 'queued'",
-			       qid),
+	assert_int_equal(ts_sql_i64(ts_r,
+				    "SELECT count(*) FROM queue_items WHERE queue_id = $1"
+				    " AND status = 'queued'",
+				    1, ts_i64s(S.queue)),
 			 ITEMS);
 	assert_int_equal(pthread_create(&chk, NULL, checker, NULL), 0);
 	for (uintptr_t i = 0; i < THREADS; i++)
@@ -263,30 +235,20 @@ static void test_parallel_limit_and_exactly_once(void **state)
 	assert_int_equal(atomic_load(&S.db_max_running), LIMIT);
 
 	/* the database agrees: all completed, each on its first attempt */
-	assert_int_equal(q_i64("SELECT count(*) FROM queue_items WHERE queue_id = $1"
-			       " AND status = 'completed' AND attempt = 1"
-			       " AND completed_at IS NOT NULL AND lease_owner IS NULL",
-			       qid),
+	assert_int_equal(ts_sql_i64(ts_r,
+				    "SELECT count(*) FROM queue_items WHERE queue_id = $1"
+				    " AND status = 'completed' AND attempt = 1"
+				    " AND completed_at IS NOT NULL AND lease_owner IS NULL",
+				    1, ts_i64s(S.queue)),
 			 ITEMS);
-	assert_int_equal(q_i64("SELECT count(*) FROM queue_items WHERE queue_id = $1", qid), ITEMS);
+	assert_int_equal(ts_sql_i64(ts_r, "SELECT count(*) FROM queue_items WHERE queue_id = $1", 1,
+				    ts_i64s(S.queue)),
+			 ITEMS);
 	assert_int_equal(
-	    q_i64("SELECT count(*) FROM tasks WHERE status = 'completed' AND done", NULL), ITEMS);
-	assert_int_equal(q_i64("SELECT count(*) FROM tickets WHERE status = 'closed'", NULL),
-			 TICKETS);
-}
-
-static int setup(void **state)
-{
-	(void)state;
-	R = ts_req_open(url, sizeof(url));
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	(void)state;
-	ts_req_close(R, url);
-	return 0;
+	    ts_sql_i64(ts_r, "SELECT count(*) FROM tasks WHERE status = 'completed' AND done", 0),
+	    ITEMS);
+	assert_int_equal(
+	    ts_sql_i64(ts_r, "SELECT count(*) FROM tickets WHERE status = 'closed'", 0), TICKETS);
 }
 
 int main(void)
@@ -295,5 +257,5 @@ int main(void)
 		cmocka_unit_test(test_parallel_limit_and_exactly_once),
 	};
 
-	return cmocka_run_group_tests(tests, setup, teardown);
+	return cmocka_run_group_tests(tests, ts_group_setup, ts_group_teardown);
 }

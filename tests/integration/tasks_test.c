@@ -9,6 +9,7 @@
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -16,102 +17,20 @@
 #include <string.h>
 
 #include <cmocka.h>
-#include <libpq-fe.h>
 
 #include "flow/v1/flow_manager.pb-c.h"
 #include "flow/v1/project_manager.pb-c.h"
 #include "services/handlers.h"
 #include "status.h"
-#include "store/store.h"
 #include "store/tasks.h"
 #include "ts_store.h"
 
-static struct flow_req *r;
-static char db_url[512];
-
-static int setup(void **state)
-{
-	r = ts_req_open(db_url, sizeof(db_url));
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	ts_req_close(r, db_url);
-	return 0;
-}
-
-/* Calls handler h with req on a fresh arena; *out is the reply on FLOW_OK. */
-static int call(service_handler h, const void *req, void *out)
-{
-	ProtobufCMessage *m = NULL;
-	int rv;
-
-	ts_req_reset(r);
-	rv = h(r, (const ProtobufCMessage *)req, &m);
-	if (out != NULL)
-		*(ProtobufCMessage **)out = rv == FLOW_OK ? m : NULL;
-	return rv;
-}
-
-/* First column of the first row of sql, with $1 = a when the query uses it. */
-static int64_t q_i64(const char *sql, int64_t a)
-{
-	char buf[32];
-	const char *p[1] = { buf };
-	PGresult *res;
-	int64_t v;
-
-	snprintf(buf, sizeof(buf), "%" PRId64, a);
-	res = PQexecParams(store_pg(r->db), sql, strstr(sql, "$1") ? 1 : 0, NULL, p, NULL, NULL,
-			   0);
-	if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
-		fprintf(stderr, "q_i64(%s): %s\n", sql, PQerrorMessage(store_pg(r->db)));
-		fail();
-	}
-	v = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
-	PQclear(res);
-	return v;
-}
-
-/* n copies of unit, malloc'ed. */
-static char *rep(const char *unit, size_t n)
-{
-	size_t len = strlen(unit);
-	char *s = malloc(len * n + 1);
-
-	assert_non_null(s);
-	for (size_t i = 0; i < n; i++)
-		memcpy(s + i * len, unit, len);
-	s[len * n] = '\0';
-	return s;
-}
-
+/* A ticket (no status, no priority) of a project of its own. */
 static int64_t create_ticket(const char *title)
 {
-	Flow__V1__CreateProjectRequest pr = FLOW__V1__CREATE_PROJECT_REQUEST__INIT;
-	Flow__V1__CreateTicketRequest tr = FLOW__V1__CREATE_TICKET_REQUEST__INIT;
-	Flow__V1__Project *p;
-	Flow__V1__Ticket *t;
+	int64_t project = ts_create_project(ts_r, "Tasks project", NULL, NULL);
 
-	pr.name = "Tasks project";
-	assert_int_equal(call(h_create_project, &pr, &p), FLOW_OK);
-	tr.has_project_id = true;
-	tr.project_id = p->id;
-	tr.title = (char *)title;
-	assert_int_equal(call(h_create_ticket, &tr, &t), FLOW_OK);
-	return t->id;
-}
-
-static Flow__V1__Ticket *get_ticket(int64_t id)
-{
-	Flow__V1__GetTicketRequest req = FLOW__V1__GET_TICKET_REQUEST__INIT;
-	Flow__V1__Ticket *t;
-
-	req.has_ticket_id = true;
-	req.ticket_id = id;
-	assert_int_equal(call(h_get_ticket, &req, &t), FLOW_OK);
-	return t;
+	return ts_create_ticket(ts_r, project, title, NULL, -1);
 }
 
 static Flow__V1__CreateTaskRequest task_req(int64_t ticket, const char *content)
@@ -129,7 +48,7 @@ static int64_t create_task(int64_t ticket, const char *content)
 	Flow__V1__CreateTaskRequest req = task_req(ticket, content);
 	Flow__V1__Task *t;
 
-	assert_int_equal(call(h_create_task, &req, &t), FLOW_OK);
+	assert_int_equal(ts_call(ts_r, h_create_task, &req, &t), FLOW_OK);
 	return t->id;
 }
 
@@ -137,8 +56,8 @@ static Flow__V1__Task *get_task(int64_t id)
 {
 	Flow__V1__Task *t;
 
-	ts_req_reset(r);
-	assert_int_equal(store_task_get(r, id, &t), FLOW_OK);
+	ts_req_reset(ts_r);
+	assert_int_equal(store_task_get(ts_r, id, &t), FLOW_OK);
 	return t;
 }
 
@@ -153,7 +72,7 @@ static Flow__V1__UpdateTaskRequest update_req(int64_t id)
 
 static int64_t count_tasks(void)
 {
-	return q_i64("SELECT count(*) FROM tasks", 0);
+	return ts_sql_i64(ts_r, "SELECT count(*) FROM tasks", 0);
 }
 
 static void test_create_usage_guide_tasks(void **state)
@@ -197,7 +116,7 @@ static void test_create_usage_guide_tasks(void **state)
 		req.estimated_hours = guide[i].hours;
 		req.tags = (char **)guide[i].tags;
 		req.n_tags = 2;
-		assert_int_equal(call(h_create_task, &req, &t), FLOW_OK);
+		assert_int_equal(ts_call(ts_r, h_create_task, &req, &t), FLOW_OK);
 		assert_true(t->has_id && t->has_ticket_id && t->has_done && t->has_order_index);
 		assert_true(t->has_created && t->has_updated && t->created > 0);
 		ids[i] = t->id;
@@ -246,7 +165,7 @@ static void test_create_keeps_every_field(void **state)
 	req.n_suggested_file_ids = 2;
 	req.has_order_index = true;
 	req.order_index = 10;
-	assert_int_equal(call(h_create_task, &req, &t), FLOW_OK);
+	assert_int_equal(ts_call(ts_r, h_create_task, &req, &t), FLOW_OK);
 	id = t->id;
 
 	t = get_task(id);
@@ -284,7 +203,7 @@ static void test_status_aliases(void **state)
 		Flow__V1__Task *t;
 
 		req.status = (char *)in[i];
-		assert_int_equal(call(h_create_task, &req, &t), FLOW_OK);
+		assert_int_equal(ts_call(ts_r, h_create_task, &req, &t), FLOW_OK);
 		t = get_task(t->id);
 		assert_string_equal(t->status, want[i]);
 		assert_int_equal(t->done, strcmp(want[i], "completed") == 0);
@@ -297,8 +216,7 @@ static void expect_create_rejected(Flow__V1__CreateTaskRequest *req, int code,
 	Flow__V1__Task *t;
 	int64_t before = count_tasks();
 
-	assert_int_equal(call(h_create_task, req, &t), code);
-	assert_string_equal(r->message, message);
+	assert_req_error(ts_r, ts_call(ts_r, h_create_task, req, &t), code, message);
 	assert_int_equal(count_tasks(), before);
 }
 
@@ -307,7 +225,8 @@ static void test_create_rejects_bad_input(void **state)
 	int64_t ticket = create_ticket("rejects"), other = create_ticket("other ticket");
 	int64_t foreign = create_task(other, "foreign");
 	int64_t mine = create_task(ticket, "mine");
-	char *content = rep("c", 2001), *desc = rep("d", 65537), *agent = rep("a", 201);
+	char *content = ts_repeat("c", 2001), *desc = ts_repeat("d", 65537);
+	char *agent = ts_repeat("a", 201);
 	char *many[51];
 	int64_t deps[2];
 	char want[128];
@@ -387,7 +306,9 @@ static void test_create_rejects_bad_input(void **state)
 	req.n_dependencies = 2;
 	snprintf(want, sizeof(want), "dependencies lists id %" PRId64 " more than once", mine);
 	expect_create_rejected(&req, FLOW_INVALID_ARGUMENT, want);
-	assert_int_equal(q_i64("SELECT count(*) FROM tasks WHERE ticket_id = $1", ticket), 1);
+	assert_int_equal(
+	    ts_sql_i64(ts_r, "SELECT count(*) FROM tasks WHERE ticket_id = $1", 1, ts_i64s(ticket)),
+	    1);
 	free(content);
 	free(desc);
 	free(agent);
@@ -401,7 +322,7 @@ static void expect_list(int64_t ticket, const char *status, const int64_t *ids, 
 	req.has_ticket_id = true;
 	req.ticket_id = ticket;
 	req.status = (char *)status;
-	assert_int_equal(call(h_list_tasks, &req, &resp), FLOW_OK);
+	assert_int_equal(ts_call(ts_r, h_list_tasks, &req, &resp), FLOW_OK);
 	assert_int_equal(resp->n_tasks, n);
 	for (size_t i = 0; i < n; i++)
 		assert_int_equal(resp->tasks[i]->id, ids[i]);
@@ -422,7 +343,7 @@ static void test_list(void **state)
 	req.has_order_index = true;
 	req.order_index = 0; /* ties with a: id breaks it */
 	req.status = "completed";
-	assert_int_equal(call(h_create_task, &req, &t), FLOW_OK);
+	assert_int_equal(ts_call(ts_r, h_create_task, &req, &t), FLOW_OK);
 	c = t->id;
 	d = create_task(ticket, "d"); /* order 2 */
 
@@ -439,29 +360,29 @@ static void test_list(void **state)
 	lr.has_ticket_id = true;
 	lr.ticket_id = ticket;
 	lr.status = "whatever";
-	assert_int_equal(call(h_list_tasks, &lr, &resp), FLOW_INVALID_ARGUMENT);
-	assert_string_equal(r->message, "status must be one of all, pending, in_progress, "
-					"completed, cancelled (got \"whatever\")");
+	assert_req_error(ts_r, ts_call(ts_r, h_list_tasks, &lr, &resp), FLOW_INVALID_ARGUMENT,
+			 "status must be one of all, pending, in_progress, "
+			 "completed, cancelled (got \"whatever\")");
 	lr.status = NULL;
 	lr.ticket_id = 654321;
-	assert_int_equal(call(h_list_tasks, &lr, &resp), FLOW_NOT_FOUND);
-	assert_string_equal(r->message, "ticket 654321 not found");
+	assert_req_error(ts_r, ts_call(ts_r, h_list_tasks, &lr, &resp), FLOW_NOT_FOUND,
+			 "ticket 654321 not found");
 	lr.ticket_id = -4;
-	assert_int_equal(call(h_list_tasks, &lr, &resp), FLOW_INVALID_ARGUMENT);
-	assert_string_equal(r->message, "ticketId must be a positive integer");
+	assert_req_error(ts_r, ts_call(ts_r, h_list_tasks, &lr, &resp), FLOW_INVALID_ARGUMENT,
+			 "ticketId must be a positive integer");
 
 	/* The exported store function, as the processor calls it. */
-	ts_req_reset(r);
-	assert_int_equal(store_tasks_list(r, ticket, NULL, &tasks, &n), FLOW_OK);
+	ts_req_reset(ts_r);
+	assert_int_equal(store_tasks_list(ts_r, ticket, NULL, &tasks, &n), FLOW_OK);
 	assert_int_equal(n, 4);
 	assert_int_equal(tasks[3]->id, d);
-	ts_req_reset(r);
-	assert_int_equal(store_tasks_list(r, ticket, "completed", &tasks, &n), FLOW_OK);
+	ts_req_reset(ts_r);
+	assert_int_equal(store_tasks_list(ts_r, ticket, "completed", &tasks, &n), FLOW_OK);
 	assert_int_equal(n, 1);
 	assert_int_equal(tasks[0]->id, c);
-	ts_req_reset(r);
-	assert_int_equal(store_tasks_list(r, 654321, NULL, &tasks, &n), FLOW_NOT_FOUND);
-	assert_string_equal(r->message, "ticket 654321 not found");
+	ts_req_reset(ts_r);
+	assert_req_error(ts_r, store_tasks_list(ts_r, 654321, NULL, &tasks, &n), FLOW_NOT_FOUND,
+			 "ticket 654321 not found");
 }
 
 static void test_update_present_fields_only(void **state)
@@ -485,12 +406,12 @@ static void test_update_present_fields_only(void **state)
 	cr.n_suggested_file_ids = 1;
 	cr.has_estimated_hours = true;
 	cr.estimated_hours = 3;
-	assert_int_equal(call(h_create_task, &cr, &t), FLOW_OK);
+	assert_int_equal(ts_call(ts_r, h_create_task, &cr, &t), FLOW_OK);
 	id = t->id;
 
 	up = update_req(id);
 	up.content = "renamed";
-	assert_int_equal(call(h_update_task, &up, &t), FLOW_OK);
+	assert_int_equal(ts_call(ts_r, h_update_task, &up, &t), FLOW_OK);
 	assert_string_equal(t->content, "renamed");
 	assert_string_equal(t->description, "d");
 	assert_string_equal(t->agent_id, "agent-1");
@@ -511,7 +432,7 @@ static void test_update_present_fields_only(void **state)
 	up.has_clear_suggested_file_ids = up.clear_suggested_file_ids = true;
 	up.agent_id = "";
 	up.completion_notes = "notes with 'quotes'";
-	assert_int_equal(call(h_update_task, &up, &t), FLOW_OK);
+	assert_int_equal(ts_call(ts_r, h_update_task, &up, &t), FLOW_OK);
 	t = get_task(id);
 	assert_int_equal(t->n_dependencies, 1);
 	assert_int_equal(t->dependencies[0], b);
@@ -526,7 +447,7 @@ static void test_update_present_fields_only(void **state)
 	up = update_req(id);
 	up.has_clear_dependencies = up.clear_dependencies = true;
 	up.has_clear_tags = up.clear_tags = true;
-	assert_int_equal(call(h_update_task, &up, &t), FLOW_OK);
+	assert_int_equal(ts_call(ts_r, h_update_task, &up, &t), FLOW_OK);
 	assert_int_equal(t->n_dependencies, 0);
 	assert_int_equal(t->n_tags, 0);
 }
@@ -535,8 +456,7 @@ static void expect_update_rejected(Flow__V1__UpdateTaskRequest *up, int code, co
 {
 	Flow__V1__Task *t;
 
-	assert_int_equal(call(h_update_task, up, &t), code);
-	assert_string_equal(r->message, msg);
+	assert_req_error(ts_r, ts_call(ts_r, h_update_task, up, &t), code, msg);
 }
 
 static void test_update_rejects_bad_input(void **state)
@@ -545,7 +465,7 @@ static void test_update_rejects_bad_input(void **state)
 	int64_t a = create_task(ticket, "a"), b = create_task(ticket, "b");
 	int64_t c = create_task(ticket, "c"), foreign = create_task(other, "foreign");
 	int64_t updated, deps[1];
-	char *notes = rep("n", 262145);
+	char *notes = ts_repeat("n", 262145);
 	char want[160];
 	Flow__V1__UpdateTaskRequest up = update_req(a);
 	Flow__V1__Task *t;
@@ -554,12 +474,12 @@ static void test_update_rejects_bad_input(void **state)
 	deps[0] = b;
 	up.dependencies = deps;
 	up.n_dependencies = 1;
-	assert_int_equal(call(h_update_task, &up, &t), FLOW_OK);
+	assert_int_equal(ts_call(ts_r, h_update_task, &up, &t), FLOW_OK);
 	up = update_req(b);
 	deps[0] = c;
 	up.dependencies = deps;
 	up.n_dependencies = 1;
-	assert_int_equal(call(h_update_task, &up, &t), FLOW_OK);
+	assert_int_equal(ts_call(ts_r, h_update_task, &up, &t), FLOW_OK);
 	updated = get_task(c)->updated;
 
 	up = update_req(c);
@@ -637,15 +557,15 @@ static void test_done_status_and_ticket_closing(void **state)
 	/* done alone sets the status. */
 	up = update_req(a);
 	up.has_done = up.done = true;
-	assert_int_equal(call(h_update_task, &up, &t), FLOW_OK);
+	assert_int_equal(ts_call(ts_r, h_update_task, &up, &t), FLOW_OK);
 	assert_true(t->done);
 	assert_string_equal(t->status, "completed");
-	assert_string_equal(get_ticket(ticket)->status, "open");
+	assert_string_equal(ts_get_ticket(ts_r, ticket)->status, "open");
 
 	/* A cancelled task does not hold the ticket open. */
 	up = update_req(c);
 	up.status = "cancelled";
-	assert_int_equal(call(h_update_task, &up, &t), FLOW_OK);
+	assert_int_equal(ts_call(ts_r, h_update_task, &up, &t), FLOW_OK);
 	assert_false(t->done);
 	assert_string_equal(t->status, "cancelled");
 
@@ -653,41 +573,41 @@ static void test_done_status_and_ticket_closing(void **state)
 	up = update_req(b);
 	up.status = "completed";
 	up.completion_notes = "JWT secret validation implemented with all checks. Tests passing.";
-	assert_int_equal(call(h_update_task, &up, &t), FLOW_OK);
+	assert_int_equal(ts_call(ts_r, h_update_task, &up, &t), FLOW_OK);
 	assert_true(t->done); /* as stored, set by the trigger */
 	assert_string_equal(t->status, "completed");
 	assert_string_equal(t->completion_notes,
 			    "JWT secret validation implemented with all checks. Tests passing.");
 	assert_true(get_task(b)->done);
-	assert_string_equal(get_ticket(ticket)->status, "closed");
+	assert_string_equal(ts_get_ticket(ts_r, ticket)->status, "closed");
 
 	/* Reopening a task reopens the ticket. */
 	up = update_req(b);
 	up.has_done = true;
 	up.done = false;
-	assert_int_equal(call(h_update_task, &up, &t), FLOW_OK);
+	assert_int_equal(ts_call(ts_r, h_update_task, &up, &t), FLOW_OK);
 	assert_string_equal(t->status, "pending");
 	assert_false(t->done);
-	assert_string_equal(get_ticket(ticket)->status, "in_progress");
+	assert_string_equal(ts_get_ticket(ts_r, ticket)->status, "in_progress");
 
 	/* Matching status and done together are fine. */
 	up = update_req(b);
 	up.status = "done";
 	up.has_done = up.done = true;
-	assert_int_equal(call(h_update_task, &up, &t), FLOW_OK);
+	assert_int_equal(ts_call(ts_r, h_update_task, &up, &t), FLOW_OK);
 	assert_string_equal(t->status, "completed");
-	assert_string_equal(get_ticket(ticket)->status, "closed");
+	assert_string_equal(ts_get_ticket(ts_r, ticket)->status, "closed");
 
 	/* A new open task reopens a closed ticket; deleting it closes it again. */
 	int64_t d = create_task(ticket, "d, added late");
 	Flow__V1__DeleteTaskRequest del = FLOW__V1__DELETE_TASK_REQUEST__INIT;
 	Flow__V1__DeleteResponse *resp;
 
-	assert_string_equal(get_ticket(ticket)->status, "in_progress");
+	assert_string_equal(ts_get_ticket(ts_r, ticket)->status, "in_progress");
 	del.has_task_id = true;
 	del.task_id = d;
-	assert_int_equal(call(h_delete_task, &del, &resp), FLOW_OK);
-	assert_string_equal(get_ticket(ticket)->status, "closed");
+	assert_int_equal(ts_call(ts_r, h_delete_task, &del, &resp), FLOW_OK);
+	assert_string_equal(ts_get_ticket(ts_r, ticket)->status, "closed");
 }
 
 static void test_delete(void **state)
@@ -703,32 +623,38 @@ static void test_delete(void **state)
 
 	up.dependencies = deps;
 	up.n_dependencies = 1;
-	assert_int_equal(call(h_update_task, &up, &t), FLOW_OK);
-	assert_int_equal(q_i64("WITH q AS (INSERT INTO queues (project_id, name)"
-			       " SELECT project_id, 'dq' FROM tickets WHERE id = $1 RETURNING id),"
-			       " i AS (INSERT INTO queue_items (queue_id, ticket_id, task_id)"
-			       " SELECT q.id, $1, k.id FROM q, tasks k WHERE k.ticket_id = $1"
-			       " RETURNING 1) SELECT count(*) FROM i",
-			       ticket),
-			 2);
+	assert_int_equal(ts_call(ts_r, h_update_task, &up, &t), FLOW_OK);
+	assert_int_equal(
+	    ts_sql_i64(ts_r,
+		       "WITH q AS (INSERT INTO queues (project_id, name)"
+		       " SELECT project_id, 'dq' FROM tickets WHERE id = $1 RETURNING id),"
+		       " i AS (INSERT INTO queue_items (queue_id, ticket_id, task_id)"
+		       " SELECT q.id, $1, k.id FROM q, tasks k WHERE k.ticket_id = $1"
+		       " RETURNING 1) SELECT count(*) FROM i",
+		       1, ts_i64s(ticket)),
+	    2);
 
 	del.has_task_id = true;
 	del.task_id = a;
-	assert_int_equal(call(h_delete_task, &del, &resp), FLOW_OK);
+	assert_int_equal(ts_call(ts_r, h_delete_task, &del, &resp), FLOW_OK);
 	assert_true(resp->has_deleted && resp->deleted && resp->has_id);
 	assert_int_equal(resp->id, a);
-	assert_int_equal(q_i64("SELECT count(*) FROM tasks WHERE id = $1", a), 0);
-	assert_int_equal(q_i64("SELECT count(*) FROM queue_items WHERE ticket_id = $1", ticket), 1);
+	assert_int_equal(
+	    ts_sql_i64(ts_r, "SELECT count(*) FROM tasks WHERE id = $1", 1, ts_i64s(a)), 0);
+	assert_int_equal(ts_sql_i64(ts_r, "SELECT count(*) FROM queue_items WHERE ticket_id = $1",
+				    1, ts_i64s(ticket)),
+			 1);
 	/* Gone from the dependencies of the other task too. */
 	assert_int_equal(get_task(b)->n_dependencies, 0);
 
-	assert_int_equal(call(h_delete_task, &del, &resp), FLOW_NOT_FOUND);
 	snprintf(want, sizeof(want), "task %" PRId64 " not found", a);
-	assert_string_equal(r->message, want);
+	assert_req_error(ts_r, ts_call(ts_r, h_delete_task, &del, &resp), FLOW_NOT_FOUND, want);
 	del.task_id = 0;
-	assert_int_equal(call(h_delete_task, &del, &resp), FLOW_INVALID_ARGUMENT);
-	assert_string_equal(r->message, "taskId must be a positive integer");
-	assert_int_equal(q_i64("SELECT count(*) FROM tasks WHERE ticket_id = $1", ticket), 1);
+	assert_req_error(ts_r, ts_call(ts_r, h_delete_task, &del, &resp), FLOW_INVALID_ARGUMENT,
+			 "taskId must be a positive integer");
+	assert_int_equal(
+	    ts_sql_i64(ts_r, "SELECT count(*) FROM tasks WHERE ticket_id = $1", 1, ts_i64s(ticket)),
+	    1);
 }
 
 static int reorder(int64_t ticket, const int64_t *ids, const int *orders, size_t n,
@@ -750,7 +676,7 @@ static int reorder(int64_t ticket, const int64_t *ids, const int *orders, size_t
 	req.ticket_id = ticket;
 	req.tasks = ptrs;
 	req.n_tasks = n;
-	return call(h_reorder_tasks, &req, resp);
+	return ts_call(ts_r, h_reorder_tasks, &req, resp);
 }
 
 static void test_reorder(void **state)
@@ -776,34 +702,29 @@ static void test_reorder(void **state)
 	expect_list(ticket, NULL, (int64_t[]){ b, c, a }, 3);
 
 	/* A task of another ticket: nothing changes. */
-	assert_int_equal(reorder(ticket, (int64_t[]){ a, foreign }, (int[]){ 0, 5 }, 2, &resp),
-			 FLOW_INVALID_ARGUMENT);
 	snprintf(want, sizeof(want), "task %" PRId64 " is not a task of ticket %" PRId64, foreign,
 		 ticket);
-	assert_string_equal(r->message, want);
-	assert_int_equal(reorder(ticket, (int64_t[]){ a, 777777 }, (int[]){ 0, 1 }, 2, &resp),
-			 FLOW_INVALID_ARGUMENT);
+	assert_req_error(ts_r,
+			 reorder(ticket, (int64_t[]){ a, foreign }, (int[]){ 0, 5 }, 2, &resp),
+			 FLOW_INVALID_ARGUMENT, want);
 	snprintf(want, sizeof(want), "task 777777 is not a task of ticket %" PRId64, ticket);
-	assert_string_equal(r->message, want);
+	assert_req_error(ts_r, reorder(ticket, (int64_t[]){ a, 777777 }, (int[]){ 0, 1 }, 2, &resp),
+			 FLOW_INVALID_ARGUMENT, want);
 	expect_list(ticket, NULL, (int64_t[]){ b, c, a }, 3);
 	assert_int_equal(get_task(foreign)->order_index, 0);
 
-	assert_int_equal(reorder(ticket, NULL, NULL, 0, &resp), FLOW_INVALID_ARGUMENT);
-	assert_string_equal(r->message, "tasks must list at least one task");
+	assert_req_error(ts_r, reorder(ticket, NULL, NULL, 0, &resp), FLOW_INVALID_ARGUMENT,
+			 "tasks must list at least one task");
 	assert_int_equal(reorder(ticket, (int64_t[]){ a, a }, (int[]){ 0, 1 }, 2, &resp),
 			 FLOW_INVALID_ARGUMENT);
-	assert_int_equal(reorder(ticket, (int64_t[]){ a }, (int[]){ -3 }, 1, &resp),
-			 FLOW_INVALID_ARGUMENT);
-	assert_string_equal(r->message, "tasks[0].orderIndex must be given, 0 or more");
-	assert_int_equal(reorder(ticket, (int64_t[]){ 0 }, (int[]){ 1 }, 1, &resp),
-			 FLOW_INVALID_ARGUMENT);
-	assert_string_equal(r->message, "tasks[0].taskId must be a positive integer");
-	assert_int_equal(reorder(565656, (int64_t[]){ a }, (int[]){ 1 }, 1, &resp),
-			 FLOW_NOT_FOUND);
-	assert_string_equal(r->message, "ticket 565656 not found");
-	assert_int_equal(reorder(0, (int64_t[]){ a }, (int[]){ 1 }, 1, &resp),
-			 FLOW_INVALID_ARGUMENT);
-	assert_string_equal(r->message, "ticketId must be a positive integer");
+	assert_req_error(ts_r, reorder(ticket, (int64_t[]){ a }, (int[]){ -3 }, 1, &resp),
+			 FLOW_INVALID_ARGUMENT, "tasks[0].orderIndex must be given, 0 or more");
+	assert_req_error(ts_r, reorder(ticket, (int64_t[]){ 0 }, (int[]){ 1 }, 1, &resp),
+			 FLOW_INVALID_ARGUMENT, "tasks[0].taskId must be a positive integer");
+	assert_req_error(ts_r, reorder(565656, (int64_t[]){ a }, (int[]){ 1 }, 1, &resp),
+			 FLOW_NOT_FOUND, "ticket 565656 not found");
+	assert_req_error(ts_r, reorder(0, (int64_t[]){ a }, (int[]){ 1 }, 1, &resp),
+			 FLOW_INVALID_ARGUMENT, "ticketId must be a positive integer");
 	expect_list(ticket, NULL, (int64_t[]){ b, c, a }, 3);
 }
 
@@ -818,7 +739,7 @@ struct conc {
 static void *conc_worker(void *arg)
 {
 	struct conc *c = arg;
-	struct flow_req *rr = ts_req_connect(db_url);
+	struct flow_req *rr = ts_req_connect(ts_db_url);
 
 	for (int i = 0; i < CONC_TASKS; i++) {
 		Flow__V1__CreateTaskRequest req = task_req(c->ticket, "concurrent");
@@ -849,30 +770,33 @@ static void test_concurrent_creation_order_index(void **state)
 		pthread_join(th[i], NULL);
 		assert_int_equal(cs[i].failures, 0);
 	}
-	assert_int_equal(q_i64("SELECT count(*) FROM tasks WHERE ticket_id = $1", ticket),
-			 CONC_THREADS * CONC_TASKS);
-	assert_int_equal(q_i64("SELECT count(DISTINCT order_index) FROM tasks WHERE ticket_id = $1",
-			       ticket),
-			 CONC_THREADS * CONC_TASKS);
-	assert_int_equal(q_i64("SELECT max(order_index) FROM tasks WHERE ticket_id = $1", ticket),
+	assert_int_equal(
+	    ts_sql_i64(ts_r, "SELECT count(*) FROM tasks WHERE ticket_id = $1", 1, ts_i64s(ticket)),
+	    CONC_THREADS * CONC_TASKS);
+	assert_int_equal(
+	    ts_sql_i64(ts_r, "SELECT count(DISTINCT order_index) FROM tasks WHERE ticket_id = $1",
+		       1, ts_i64s(ticket)),
+	    CONC_THREADS * CONC_TASKS);
+	assert_int_equal(ts_sql_i64(ts_r, "SELECT max(order_index) FROM tasks WHERE ticket_id = $1",
+				    1, ts_i64s(ticket)),
 			 CONC_THREADS * CONC_TASKS - 1);
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_create_usage_guide_tasks),
-		cmocka_unit_test(test_create_keeps_every_field),
-		cmocka_unit_test(test_status_aliases),
-		cmocka_unit_test(test_create_rejects_bad_input),
-		cmocka_unit_test(test_list),
-		cmocka_unit_test(test_update_present_fields_only),
-		cmocka_unit_test(test_update_rejects_bad_input),
-		cmocka_unit_test(test_done_status_and_ticket_closing),
-		cmocka_unit_test(test_delete),
-		cmocka_unit_test(test_reorder),
-		cmocka_unit_test(test_concurrent_creation_order_index),
+		cmocka_unit_test_setup(test_create_usage_guide_tasks, ts_test_reset),
+		cmocka_unit_test_setup(test_create_keeps_every_field, ts_test_reset),
+		cmocka_unit_test_setup(test_status_aliases, ts_test_reset),
+		cmocka_unit_test_setup(test_create_rejects_bad_input, ts_test_reset),
+		cmocka_unit_test_setup(test_list, ts_test_reset),
+		cmocka_unit_test_setup(test_update_present_fields_only, ts_test_reset),
+		cmocka_unit_test_setup(test_update_rejects_bad_input, ts_test_reset),
+		cmocka_unit_test_setup(test_done_status_and_ticket_closing, ts_test_reset),
+		cmocka_unit_test_setup(test_delete, ts_test_reset),
+		cmocka_unit_test_setup(test_reorder, ts_test_reset),
+		cmocka_unit_test_setup(test_concurrent_creation_order_index, ts_test_reset),
 	};
 
-	return cmocka_run_group_tests(tests, setup, teardown);
+	return cmocka_run_group_tests(tests, ts_group_setup, ts_group_teardown);
 }

@@ -6,6 +6,7 @@
 #include <inttypes.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -13,18 +14,13 @@
 #include <string.h>
 
 #include <cmocka.h>
-#include <libpq-fe.h>
 
 #include "flow/v1/flow_manager.pb-c.h"
 #include "flow/v1/project_manager.pb-c.h"
 #include "services/handlers.h"
 #include "status.h"
-#include "store/store.h"
 #include "store/tickets.h"
 #include "ts_store.h"
-
-static struct flow_req *r;
-static char db_url[512];
 
 static const char guide_title[] = "[P0-1] CRITICAL: Fix JWT Secret Hardcoded Default";
 static const char guide_description[] =
@@ -56,74 +52,6 @@ static const char guide_description[] =
 	"## Reference\n"
 	"See SECURITY_IMPLEMENTATION_PLAN.md - Ticket P0-1 for complete implementation guide.";
 
-static int setup(void **state)
-{
-	r = ts_req_open(db_url, sizeof(db_url));
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	ts_req_close(r, db_url);
-	return 0;
-}
-
-/* Calls handler h with req on a fresh arena; *out is the reply on FLOW_OK. */
-static int call(service_handler h, const void *req, void *out)
-{
-	ProtobufCMessage *m = NULL;
-	int rv;
-
-	ts_req_reset(r);
-	rv = h(r, (const ProtobufCMessage *)req, &m);
-	if (out != NULL)
-		*(ProtobufCMessage **)out = rv == FLOW_OK ? m : NULL;
-	return rv;
-}
-
-/* First column of the first row of sql, with $1 = a when the query uses it. */
-static int64_t q_i64(const char *sql, int64_t a)
-{
-	char buf[32];
-	const char *p[1] = { buf };
-	PGresult *res;
-	int64_t v;
-
-	snprintf(buf, sizeof(buf), "%" PRId64, a);
-	res = PQexecParams(store_pg(r->db), sql, strstr(sql, "$1") ? 1 : 0, NULL, p, NULL, NULL,
-			   0);
-	if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
-		fprintf(stderr, "q_i64(%s): %s\n", sql, PQerrorMessage(store_pg(r->db)));
-		fail();
-	}
-	v = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
-	PQclear(res);
-	return v;
-}
-
-/* n copies of unit, malloc'ed. */
-static char *rep(const char *unit, size_t n)
-{
-	size_t len = strlen(unit);
-	char *s = malloc(len * n + 1);
-
-	assert_non_null(s);
-	for (size_t i = 0; i < n; i++)
-		memcpy(s + i * len, unit, len);
-	s[len * n] = '\0';
-	return s;
-}
-
-static int64_t create_project(const char *name)
-{
-	Flow__V1__CreateProjectRequest req = FLOW__V1__CREATE_PROJECT_REQUEST__INIT;
-	Flow__V1__Project *p;
-
-	req.name = (char *)name;
-	assert_int_equal(call(h_create_project, &req, &p), FLOW_OK);
-	return p->id;
-}
-
 static Flow__V1__CreateTicketRequest ticket_req(int64_t project, const char *title)
 {
 	Flow__V1__CreateTicketRequest req = FLOW__V1__CREATE_TICKET_REQUEST__INIT;
@@ -134,38 +62,15 @@ static Flow__V1__CreateTicketRequest ticket_req(int64_t project, const char *tit
 	return req;
 }
 
-static int64_t create_ticket(int64_t project, const char *title, const char *status, int prio)
-{
-	Flow__V1__CreateTicketRequest req = ticket_req(project, title);
-	Flow__V1__Ticket *t;
-
-	req.status = (char *)status;
-	req.has_priority = prio >= 0;
-	req.priority = prio;
-	assert_int_equal(call(h_create_ticket, &req, &t), FLOW_OK);
-	return t->id;
-}
-
-static Flow__V1__Ticket *get_ticket(int64_t id)
-{
-	Flow__V1__GetTicketRequest req = FLOW__V1__GET_TICKET_REQUEST__INIT;
-	Flow__V1__Ticket *t;
-
-	req.has_ticket_id = true;
-	req.ticket_id = id;
-	assert_int_equal(call(h_get_ticket, &req, &t), FLOW_OK);
-	return t;
-}
-
 static int64_t count_tickets(void)
 {
-	return q_i64("SELECT count(*) FROM tickets", 0);
+	return ts_sql_i64(ts_r, "SELECT count(*) FROM tickets", 0);
 }
 
 static void test_create_usage_guide_ticket(void **state)
 {
 	char *tags[] = { "security", "critical", "p0", "authentication" };
-	int64_t pid = create_project("Security");
+	int64_t pid = ts_create_project(ts_r, "Security", NULL, NULL);
 	Flow__V1__CreateTicketRequest req = ticket_req(pid, guide_title);
 	Flow__V1__Ticket *t;
 	int64_t id;
@@ -176,13 +81,13 @@ static void test_create_usage_guide_ticket(void **state)
 	req.status = "pending";
 	req.tags = tags;
 	req.n_tags = 4;
-	assert_int_equal(call(h_create_ticket, &req, &t), FLOW_OK);
+	assert_int_equal(ts_call(ts_r, h_create_ticket, &req, &t), FLOW_OK);
 	assert_true(t->has_id && t->id > 0 && t->has_project_id && t->has_priority);
 	assert_true(t->has_created && t->has_updated && t->created > 0);
 	id = t->id;
 
 	/* Stored and read back, not just echoed. */
-	t = get_ticket(id);
+	t = ts_get_ticket(ts_r, id);
 	assert_int_equal(t->project_id, pid);
 	assert_string_equal(t->title, guide_title);
 	assert_string_equal(t->overview, guide_description);
@@ -196,11 +101,11 @@ static void test_create_usage_guide_ticket(void **state)
 	assert_int_equal(t->n_suggested_agent_ids, 0);
 
 	/* The exported store function reads the same row. */
-	ts_req_reset(r);
-	assert_int_equal(store_ticket_get(r, id, &t), FLOW_OK);
+	ts_req_reset(ts_r);
+	assert_int_equal(store_ticket_get(ts_r, id, &t), FLOW_OK);
 	assert_string_equal(t->overview, guide_description);
-	ts_req_reset(r);
-	assert_int_equal(store_ticket_get(r, id + 1000, &t), FLOW_NOT_FOUND);
+	ts_req_reset(ts_r);
+	assert_int_equal(store_ticket_get(ts_r, id + 1000, &t), FLOW_NOT_FOUND);
 }
 
 /* Creates a ticket with the given priority inputs; checks the stored pair. */
@@ -213,8 +118,8 @@ static void expect_priority(int64_t pid, int has, int num, const char *name, int
 	req.has_priority = has;
 	req.priority = num;
 	req.priority_name = (char *)name;
-	assert_int_equal(call(h_create_ticket, &req, &t), FLOW_OK);
-	t = get_ticket(t->id);
+	assert_int_equal(ts_call(ts_r, h_create_ticket, &req, &t), FLOW_OK);
+	t = ts_get_ticket(ts_r, t->id);
 	assert_int_equal(t->priority, want);
 	assert_string_equal(t->priority_name, want_name);
 }
@@ -225,14 +130,13 @@ static void expect_create_rejected(Flow__V1__CreateTicketRequest *req, int code,
 	Flow__V1__Ticket *t;
 	int64_t before = count_tickets();
 
-	assert_int_equal(call(h_create_ticket, req, &t), code);
-	assert_string_equal(r->message, message);
+	assert_req_error(ts_r, ts_call(ts_r, h_create_ticket, req, &t), code, message);
 	assert_int_equal(count_tickets(), before);
 }
 
 static void test_priorities(void **state)
 {
-	int64_t pid = create_project("Priorities");
+	int64_t pid = ts_create_project(ts_r, "Priorities", NULL, NULL);
 	Flow__V1__CreateTicketRequest req = ticket_req(pid, "bad prio");
 
 	expect_priority(pid, 0, 0, NULL, 5, "normal");
@@ -262,22 +166,26 @@ static void test_priorities(void **state)
 	req.has_priority = false;
 	req.priority_name = "urgent";
 	expect_create_rejected(&req, FLOW_INVALID_ARGUMENT,
-			       "priorityName must be one of low, normal, high (got \"urgent\")");
+			       "priority must be a number from 0 to 10 or one of low, normal, high (got \"urgent\")");
+}
+
+/* The status stored for a new ticket of project pid created with status st. */
+static const char *stored_status(int64_t pid, const char *title, const char *st)
+{
+	return ts_get_ticket(ts_r, ts_create_ticket(ts_r, pid, title, st, -1))->status;
 }
 
 static void test_statuses(void **state)
 {
-	int64_t pid = create_project("Statuses");
+	int64_t pid = ts_create_project(ts_r, "Statuses", NULL, NULL);
 	Flow__V1__CreateTicketRequest req = ticket_req(pid, "bad status");
 
-	assert_string_equal(get_ticket(create_ticket(pid, "a", NULL, -1))->status, "open");
-	assert_string_equal(get_ticket(create_ticket(pid, "b", "open", -1))->status, "open");
-	assert_string_equal(get_ticket(create_ticket(pid, "c", "pending", -1))->status, "open");
-	assert_string_equal(get_ticket(create_ticket(pid, "d", "in_progress", -1))->status,
-			    "in_progress");
-	assert_string_equal(get_ticket(create_ticket(pid, "e", "closed", -1))->status, "closed");
-	assert_string_equal(get_ticket(create_ticket(pid, "f", "completed", -1))->status,
-			    "closed");
+	assert_string_equal(stored_status(pid, "a", NULL), "open");
+	assert_string_equal(stored_status(pid, "b", "open"), "open");
+	assert_string_equal(stored_status(pid, "c", "pending"), "open");
+	assert_string_equal(stored_status(pid, "d", "in_progress"), "in_progress");
+	assert_string_equal(stored_status(pid, "e", "closed"), "closed");
+	assert_string_equal(stored_status(pid, "f", "completed"), "closed");
 
 	req.status = "foo";
 	expect_create_rejected(&req, FLOW_INVALID_ARGUMENT,
@@ -289,10 +197,10 @@ static void test_statuses(void **state)
 
 static void test_create_rejects_bad_input(void **state)
 {
-	int64_t pid = create_project("Rejects");
+	int64_t pid = ts_create_project(ts_r, "Rejects", NULL, NULL);
 	Flow__V1__CreateTicketRequest req = ticket_req(pid, "t");
-	char *title = rep("t", 501), *overview = rep("o", 65537), *tag = rep("g", 101);
-	char *file = rep("f", 1025);
+	char *title = ts_repeat("t", 501), *overview = ts_repeat("o", 65537);
+	char *tag = ts_repeat("g", 101), *file = ts_repeat("f", 1025);
 	char *many[101];
 
 	for (size_t i = 0; i < 101; i++)
@@ -344,7 +252,9 @@ static void test_create_rejects_bad_input(void **state)
 	req.n_suggested_agent_ids = 101;
 	expect_create_rejected(&req, FLOW_INVALID_ARGUMENT,
 			       "suggestedAgentIds has 101 entries; at most 100 are allowed");
-	assert_int_equal(q_i64("SELECT count(*) FROM tickets WHERE project_id = $1", pid), 0);
+	assert_int_equal(
+	    ts_sql_i64(ts_r, "SELECT count(*) FROM tickets WHERE project_id = $1", 1, ts_i64s(pid)),
+	    0);
 
 	/* The limits themselves are allowed. */
 	title[500] = '\0';
@@ -356,7 +266,7 @@ static void test_create_rejects_bad_input(void **state)
 	{
 		Flow__V1__Ticket *t;
 
-		assert_int_equal(call(h_create_ticket, &req, &t), FLOW_OK);
+		assert_int_equal(ts_call(ts_r, h_create_ticket, &req, &t), FLOW_OK);
 		assert_int_equal(t->n_tags, 50);
 		assert_int_equal(t->n_suggested_file_ids, 100);
 		assert_int_equal(strlen(t->title), 500);
@@ -373,7 +283,7 @@ static void test_sql_metacharacters_verbatim(void **state)
 			 "{braces,comma}", "NULL", "  spaced  " };
 	char *files[] = { "/src/a'b.c", "C:\\path\\x" };
 	char *agents[] = { "agent\"1\"" };
-	int64_t pid = create_project("Meta");
+	int64_t pid = ts_create_project(ts_r, "Meta", NULL, NULL);
 	Flow__V1__CreateTicketRequest req = ticket_req(pid, "'); DROP TABLE tickets; --");
 	Flow__V1__Ticket *t;
 
@@ -384,8 +294,8 @@ static void test_sql_metacharacters_verbatim(void **state)
 	req.n_suggested_file_ids = 2;
 	req.suggested_agent_ids = agents;
 	req.n_suggested_agent_ids = 1;
-	assert_int_equal(call(h_create_ticket, &req, &t), FLOW_OK);
-	t = get_ticket(t->id);
+	assert_int_equal(ts_call(ts_r, h_create_ticket, &req, &t), FLOW_OK);
+	t = ts_get_ticket(ts_r, t->id);
 	assert_string_equal(t->title, "'); DROP TABLE tickets; --");
 	assert_string_equal(t->overview, "$1 $$ E'\\x00' -- /* */ ;");
 	assert_int_equal(t->n_tags, 6);
@@ -404,15 +314,15 @@ static void test_get_bad_ids(void **state)
 	Flow__V1__GetTicketRequest req = FLOW__V1__GET_TICKET_REQUEST__INIT;
 	Flow__V1__Ticket *t;
 
-	assert_int_equal(call(h_get_ticket, &req, &t), FLOW_INVALID_ARGUMENT);
-	assert_string_equal(r->message, "ticketId must be a positive integer");
+	assert_req_error(ts_r, ts_call(ts_r, h_get_ticket, &req, &t), FLOW_INVALID_ARGUMENT,
+			 "ticketId must be a positive integer");
 	req.has_ticket_id = true;
 	req.ticket_id = -2;
-	assert_int_equal(call(h_get_ticket, &req, &t), FLOW_INVALID_ARGUMENT);
-	assert_string_equal(r->message, "ticketId must be a positive integer");
+	assert_req_error(ts_r, ts_call(ts_r, h_get_ticket, &req, &t), FLOW_INVALID_ARGUMENT,
+			 "ticketId must be a positive integer");
 	req.ticket_id = 424242;
-	assert_int_equal(call(h_get_ticket, &req, &t), FLOW_NOT_FOUND);
-	assert_string_equal(r->message, "ticket 424242 not found");
+	assert_req_error(ts_r, ts_call(ts_r, h_get_ticket, &req, &t), FLOW_NOT_FOUND,
+			 "ticket 424242 not found");
 }
 
 /* Lists project pid with filter status; checks the titles in order. */
@@ -424,7 +334,7 @@ static void expect_list(int64_t pid, const char *status, const char *const *titl
 	req.has_project_id = true;
 	req.project_id = pid;
 	req.status = (char *)status;
-	assert_int_equal(call(h_list_tickets, &req, &resp), FLOW_OK);
+	assert_int_equal(ts_call(ts_r, h_list_tickets, &req, &resp), FLOW_OK);
 	assert_int_equal(resp->n_tickets, n);
 	for (size_t i = 0; i < n; i++) {
 		assert_string_equal(resp->tickets[i]->title, titles[i]);
@@ -439,17 +349,18 @@ static void test_list_filters_and_order(void **state)
 	static const char *const ip[] = { "p8 ip", "p2 ip" };
 	static const char *const closed[] = { "p9 closed" };
 	static const char *const active[] = { "p8 open", "p8 ip", "p5 open", "p2 ip" };
-	int64_t pid = create_project("Lists"), other = create_project("Other");
-	int64_t empty = create_project("Empty");
+	int64_t pid = ts_create_project(ts_r, "Lists", NULL, NULL);
+	int64_t other = ts_create_project(ts_r, "Other", NULL, NULL);
+	int64_t empty = ts_create_project(ts_r, "Empty", NULL, NULL);
 	Flow__V1__ListTicketsRequest req = FLOW__V1__LIST_TICKETS_REQUEST__INIT;
 	Flow__V1__ListTicketsResponse *resp;
 
-	create_ticket(pid, "p5 open", "open", 5);
-	create_ticket(pid, "p8 open", "open", 8);
-	create_ticket(pid, "p2 ip", "in_progress", 2);
-	create_ticket(pid, "p9 closed", "closed", 9);
-	create_ticket(pid, "p8 ip", "in_progress", 8);
-	create_ticket(other, "elsewhere", "open", 10);
+	ts_create_ticket(ts_r, pid, "p5 open", "open", 5);
+	ts_create_ticket(ts_r, pid, "p8 open", "open", 8);
+	ts_create_ticket(ts_r, pid, "p2 ip", "in_progress", 2);
+	ts_create_ticket(ts_r, pid, "p9 closed", "closed", 9);
+	ts_create_ticket(ts_r, pid, "p8 ip", "in_progress", 8);
+	ts_create_ticket(ts_r, other, "elsewhere", "open", 10);
 
 	expect_list(pid, NULL, all, 5);
 	expect_list(pid, "", all, 5);
@@ -466,17 +377,16 @@ static void test_list_filters_and_order(void **state)
 	req.has_project_id = true;
 	req.project_id = pid;
 	req.status = "bogus";
-	assert_int_equal(call(h_list_tickets, &req, &resp), FLOW_INVALID_ARGUMENT);
-	assert_string_equal(r->message,
-			    "status must be one of all, open, in_progress, closed, active "
-			    "(or pending, completed) (got \"bogus\")");
+	assert_req_error(ts_r, ts_call(ts_r, h_list_tickets, &req, &resp), FLOW_INVALID_ARGUMENT,
+			 "status must be one of all, open, in_progress, closed, active "
+			 "(or pending, completed) (got \"bogus\")");
 	req.status = NULL;
 	req.project_id = 777777;
-	assert_int_equal(call(h_list_tickets, &req, &resp), FLOW_NOT_FOUND);
-	assert_string_equal(r->message, "project 777777 not found");
+	assert_req_error(ts_r, ts_call(ts_r, h_list_tickets, &req, &resp), FLOW_NOT_FOUND,
+			 "project 777777 not found");
 	req.project_id = 0;
-	assert_int_equal(call(h_list_tickets, &req, &resp), FLOW_INVALID_ARGUMENT);
-	assert_string_equal(r->message, "projectId must be a positive integer");
+	assert_req_error(ts_r, ts_call(ts_r, h_list_tickets, &req, &resp), FLOW_INVALID_ARGUMENT,
+			 "projectId must be a positive integer");
 }
 
 static Flow__V1__UpdateTicketRequest update_req(int64_t id)
@@ -492,7 +402,7 @@ static void test_update_present_fields_only(void **state)
 {
 	char *tags[] = { "a", "b" }, *tags2[] = { "c" }, *files[] = { "f1" };
 	char *agents[] = { "agent-x" };
-	int64_t pid = create_project("Updates");
+	int64_t pid = ts_create_project(ts_r, "Updates", NULL, NULL);
 	Flow__V1__CreateTicketRequest cr = ticket_req(pid, "original");
 	Flow__V1__UpdateTicketRequest up;
 	Flow__V1__Ticket *t;
@@ -507,12 +417,12 @@ static void test_update_present_fields_only(void **state)
 	cr.n_suggested_agent_ids = 1;
 	cr.has_priority = true;
 	cr.priority = 3;
-	assert_int_equal(call(h_create_ticket, &cr, &t), FLOW_OK);
+	assert_int_equal(ts_call(ts_r, h_create_ticket, &cr, &t), FLOW_OK);
 	id = t->id;
 
 	up = update_req(id);
 	up.title = "renamed";
-	assert_int_equal(call(h_update_ticket, &up, &t), FLOW_OK);
+	assert_int_equal(ts_call(ts_r, h_update_ticket, &up, &t), FLOW_OK);
 	assert_string_equal(t->title, "renamed");
 	assert_string_equal(t->overview, "ov");
 	assert_string_equal(t->status, "open");
@@ -526,8 +436,8 @@ static void test_update_present_fields_only(void **state)
 	up.status = "completed";
 	up.tags = tags2;
 	up.n_tags = 1;
-	assert_int_equal(call(h_update_ticket, &up, &t), FLOW_OK);
-	t = get_ticket(id);
+	assert_int_equal(ts_call(ts_r, h_update_ticket, &up, &t), FLOW_OK);
+	t = ts_get_ticket(ts_r, id);
 	assert_int_equal(t->priority, 8);
 	assert_string_equal(t->priority_name, "high");
 	assert_string_equal(t->status, "closed");
@@ -542,8 +452,8 @@ static void test_update_present_fields_only(void **state)
 	up.has_clear_tags = up.clear_tags = true;
 	up.tags = tags;
 	up.n_tags = 2;
-	assert_int_equal(call(h_update_ticket, &up, &t), FLOW_OK);
-	t = get_ticket(id);
+	assert_int_equal(ts_call(ts_r, h_update_ticket, &up, &t), FLOW_OK);
+	t = ts_get_ticket(ts_r, id);
 	assert_int_equal(t->n_suggested_file_ids, 0);
 	assert_int_equal(t->n_tags, 2);
 	assert_string_equal(t->tags[1], "b");
@@ -554,7 +464,7 @@ static void test_update_present_fields_only(void **state)
 	up.has_priority = true;
 	up.priority = 0;
 	up.overview = "";
-	assert_int_equal(call(h_update_ticket, &up, &t), FLOW_OK);
+	assert_int_equal(ts_call(ts_r, h_update_ticket, &up, &t), FLOW_OK);
 	assert_int_equal(t->priority, 0);
 	assert_string_equal(t->priority_name, "low");
 	assert_string_equal(t->overview, "");
@@ -565,18 +475,17 @@ static void expect_update_rejected(Flow__V1__UpdateTicketRequest *up, int code,
 {
 	Flow__V1__Ticket *t;
 
-	assert_int_equal(call(h_update_ticket, up, &t), code);
-	assert_string_equal(r->message, message);
+	assert_req_error(ts_r, ts_call(ts_r, h_update_ticket, up, &t), code, message);
 }
 
 static void test_update_rejects_bad_input(void **state)
 {
 	char *tags[] = { "" };
-	int64_t pid = create_project("Update rejects");
-	int64_t id = create_ticket(pid, "keep me", "in_progress", 6);
-	int64_t updated = get_ticket(id)->updated;
+	int64_t pid = ts_create_project(ts_r, "Update rejects", NULL, NULL);
+	int64_t id = ts_create_ticket(ts_r, pid, "keep me", "in_progress", 6);
+	int64_t updated = ts_get_ticket(ts_r, id)->updated;
 	Flow__V1__UpdateTicketRequest up = update_req(id);
-	char *title = rep("x", 501);
+	char *title = ts_repeat("x", 501);
 	Flow__V1__Ticket *t;
 
 	expect_update_rejected(&up, FLOW_INVALID_ARGUMENT,
@@ -614,7 +523,7 @@ static void test_update_rejects_bad_input(void **state)
 	up.ticket_id = 31337;
 	expect_update_rejected(&up, FLOW_NOT_FOUND, "ticket 31337 not found");
 
-	t = get_ticket(id);
+	t = ts_get_ticket(ts_r, id);
 	assert_string_equal(t->title, "keep me");
 	assert_string_equal(t->status, "in_progress");
 	assert_int_equal(t->priority, 6);
@@ -624,65 +533,75 @@ static void test_update_rejects_bad_input(void **state)
 
 static void test_delete_cascades(void **state)
 {
-	int64_t pid = create_project("Deletes");
-	int64_t id = create_ticket(pid, "doomed", "open", 5);
-	int64_t keep = create_ticket(pid, "kept", "open", 5);
+	int64_t pid = ts_create_project(ts_r, "Deletes", NULL, NULL);
+	int64_t id = ts_create_ticket(ts_r, pid, "doomed", "open", 5);
+	int64_t keep = ts_create_ticket(ts_r, pid, "kept", "open", 5);
 	Flow__V1__DeleteTicketRequest del = FLOW__V1__DELETE_TICKET_REQUEST__INIT;
 	Flow__V1__DeleteResponse *resp;
 	int64_t q;
 	char want[64];
 
-	q = q_i64("INSERT INTO queues (project_id, name) VALUES ($1, 'q') RETURNING id", pid);
+	q = ts_sql_i64(ts_r, "INSERT INTO queues (project_id, name) VALUES ($1, 'q') RETURNING id",
+		       1, ts_i64s(pid));
 	assert_true(q > 0);
-	assert_int_equal(q_i64("WITH k AS (INSERT INTO tasks (ticket_id, content)"
-			       " VALUES ($1, 'a'), ($1, 'b') RETURNING id, ticket_id)"
-			       " SELECT count(*) FROM k",
-			       id),
+	assert_int_equal(ts_sql_i64(ts_r,
+				    "WITH k AS (INSERT INTO tasks (ticket_id, content)"
+				    " VALUES ($1, 'a'), ($1, 'b') RETURNING id, ticket_id)"
+				    " SELECT count(*) FROM k",
+				    1, ts_i64s(id)),
 			 2);
-	assert_int_equal(q_i64("WITH i AS (INSERT INTO queue_items (queue_id, ticket_id, task_id)"
-			       " SELECT q.id, k.ticket_id, k.id FROM tasks k"
-			       " JOIN tickets t ON t.id = k.ticket_id"
-			       " JOIN queues q ON q.project_id = t.project_id"
-			       " WHERE k.ticket_id = $1 RETURNING id)"
-			       " SELECT count(*) FROM i",
-			       id),
-			 2);
-	assert_true(q_i64("INSERT INTO tasks (ticket_id, content) VALUES ($1, 'k') RETURNING id",
-			  keep) > 0);
+	assert_int_equal(
+	    ts_sql_i64(ts_r,
+		       "WITH i AS (INSERT INTO queue_items (queue_id, ticket_id, task_id)"
+		       " SELECT q.id, k.ticket_id, k.id FROM tasks k"
+		       " JOIN tickets t ON t.id = k.ticket_id"
+		       " JOIN queues q ON q.project_id = t.project_id"
+		       " WHERE k.ticket_id = $1 RETURNING id)"
+		       " SELECT count(*) FROM i",
+		       1, ts_i64s(id)),
+	    2);
+	assert_true(
+	    ts_sql_i64(ts_r, "INSERT INTO tasks (ticket_id, content) VALUES ($1, 'k') RETURNING id",
+		       1, ts_i64s(keep)) > 0);
 
 	del.has_ticket_id = true;
 	del.ticket_id = id;
-	assert_int_equal(call(h_delete_ticket, &del, &resp), FLOW_OK);
+	assert_int_equal(ts_call(ts_r, h_delete_ticket, &del, &resp), FLOW_OK);
 	assert_true(resp->has_deleted && resp->deleted && resp->has_id);
 	assert_int_equal(resp->id, id);
-	assert_int_equal(q_i64("SELECT count(*) FROM tickets WHERE id = $1", id), 0);
-	assert_int_equal(q_i64("SELECT count(*) FROM tasks WHERE ticket_id = $1", id), 0);
-	assert_int_equal(q_i64("SELECT count(*) FROM queue_items WHERE ticket_id = $1", id), 0);
-	assert_int_equal(q_i64("SELECT count(*) FROM tasks WHERE ticket_id = $1", keep), 1);
-	assert_string_equal(get_ticket(keep)->title, "kept");
+	assert_int_equal(
+	    ts_sql_i64(ts_r, "SELECT count(*) FROM tickets WHERE id = $1", 1, ts_i64s(id)), 0);
+	assert_int_equal(
+	    ts_sql_i64(ts_r, "SELECT count(*) FROM tasks WHERE ticket_id = $1", 1, ts_i64s(id)), 0);
+	assert_int_equal(ts_sql_i64(ts_r, "SELECT count(*) FROM queue_items WHERE ticket_id = $1",
+				    1, ts_i64s(id)),
+			 0);
+	assert_int_equal(
+	    ts_sql_i64(ts_r, "SELECT count(*) FROM tasks WHERE ticket_id = $1", 1, ts_i64s(keep)),
+	    1);
+	assert_string_equal(ts_get_ticket(ts_r, keep)->title, "kept");
 
-	assert_int_equal(call(h_delete_ticket, &del, &resp), FLOW_NOT_FOUND);
 	snprintf(want, sizeof(want), "ticket %" PRId64 " not found", id);
-	assert_string_equal(r->message, want);
+	assert_req_error(ts_r, ts_call(ts_r, h_delete_ticket, &del, &resp), FLOW_NOT_FOUND, want);
 	del.ticket_id = -5;
-	assert_int_equal(call(h_delete_ticket, &del, &resp), FLOW_INVALID_ARGUMENT);
-	assert_string_equal(r->message, "ticketId must be a positive integer");
+	assert_req_error(ts_r, ts_call(ts_r, h_delete_ticket, &del, &resp), FLOW_INVALID_ARGUMENT,
+			 "ticketId must be a positive integer");
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_create_usage_guide_ticket),
-		cmocka_unit_test(test_priorities),
-		cmocka_unit_test(test_statuses),
-		cmocka_unit_test(test_create_rejects_bad_input),
-		cmocka_unit_test(test_sql_metacharacters_verbatim),
-		cmocka_unit_test(test_get_bad_ids),
-		cmocka_unit_test(test_list_filters_and_order),
-		cmocka_unit_test(test_update_present_fields_only),
-		cmocka_unit_test(test_update_rejects_bad_input),
-		cmocka_unit_test(test_delete_cascades),
+		cmocka_unit_test_setup(test_create_usage_guide_ticket, ts_test_reset),
+		cmocka_unit_test_setup(test_priorities, ts_test_reset),
+		cmocka_unit_test_setup(test_statuses, ts_test_reset),
+		cmocka_unit_test_setup(test_create_rejects_bad_input, ts_test_reset),
+		cmocka_unit_test_setup(test_sql_metacharacters_verbatim, ts_test_reset),
+		cmocka_unit_test_setup(test_get_bad_ids, ts_test_reset),
+		cmocka_unit_test_setup(test_list_filters_and_order, ts_test_reset),
+		cmocka_unit_test_setup(test_update_present_fields_only, ts_test_reset),
+		cmocka_unit_test_setup(test_update_rejects_bad_input, ts_test_reset),
+		cmocka_unit_test_setup(test_delete_cascades, ts_test_reset),
 	};
 
-	return cmocka_run_group_tests(tests, setup, teardown);
+	return cmocka_run_group_tests(tests, ts_group_setup, ts_group_teardown);
 }
