@@ -302,17 +302,13 @@ static char *none_ready(struct flow_req *r, int64_t queue_id, int64_t queued, co
 
 int store_item_idle_reason(struct flow_req *r, int64_t queue_id, const char *agent, char **why)
 {
-	const char *p[1] = { store_p_i64(r, queue_id) };
-	const char *nf = arena_printf(r->arena, "queue %" PRId64 " not found", queue_id);
 	int64_t running, queued, max;
 	char *msg;
 	PGresult *res;
 	bool active;
 	int rv;
 
-	if (p[0] == NULL || nf == NULL)
-		return req_error(r, FLOW_RESOURCE_EXHAUSTED, "out of memory");
-	if ((rv = store_exec_row(r, &st_idle, p, nf, &res)) != FLOW_OK)
+	if ((rv = store_exec_id_row(r, &st_idle, queue_id, "queue", &res)) != FLOW_OK)
 		return rv;
 	active = store_bool(res, 0, "is_active");
 	max = store_i64(res, 0, "max_parallel_items");
@@ -404,15 +400,11 @@ static Flow__V1__QueueStats *stats_from_row(struct flow_req *r, const PGresult *
 
 int store_item_stats(struct flow_req *r, int64_t queue_id, Flow__V1__QueueStats **out)
 {
-	const char *p[1] = { store_p_i64(r, queue_id) };
-	const char *nf = arena_printf(r->arena, "queue %" PRId64 " not found", queue_id);
 	Flow__V1__QueueStats *s;
 	PGresult *res;
 	int rv;
 
-	if (p[0] == NULL || nf == NULL)
-		return req_error(r, FLOW_RESOURCE_EXHAUSTED, "out of memory");
-	if ((rv = store_exec_row(r, &st_stats, p, nf, &res)) != FLOW_OK)
+	if ((rv = store_exec_id_row(r, &st_stats, queue_id, "queue", &res)) != FLOW_OK)
 		return rv;
 	s = stats_from_row(r, res, 0);
 	PQclear(res);

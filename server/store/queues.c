@@ -137,28 +137,20 @@ int store_queue_create(struct flow_req *r, const struct store_queue_new *q, Flow
 
 int store_queue_get(struct flow_req *r, int64_t id, Flow__V1__Queue **out)
 {
-	const char *p[1] = { store_p_i64(r, id) };
-	const char *nf = arena_printf(r->arena, "queue %" PRId64 " not found", id);
 	PGresult *res;
 	int rv;
 
-	if (p[0] == NULL || nf == NULL)
-		return req_error(r, FLOW_RESOURCE_EXHAUSTED, "out of memory");
-	if ((rv = store_exec_row(r, &st_get, p, nf, &res)) != FLOW_OK)
+	if ((rv = store_exec_id_row(r, &st_get, id, "queue", &res)) != FLOW_OK)
 		return rv;
 	return queue_result(r, res, out);
 }
 
 int store_queue_project_exists(struct flow_req *r, int64_t project_id)
 {
-	const char *p[1] = { store_p_i64(r, project_id) };
-	const char *nf = arena_printf(r->arena, "project %" PRId64 " not found", project_id);
 	PGresult *res;
 	int rv;
 
-	if (p[0] == NULL || nf == NULL)
-		return req_error(r, FLOW_RESOURCE_EXHAUSTED, "out of memory");
-	if ((rv = store_exec_row(r, &st_project, p, nf, &res)) != FLOW_OK)
+	if ((rv = store_exec_id_row(r, &st_project, project_id, "project", &res)) != FLOW_OK)
 		return rv;
 	PQclear(res);
 	return FLOW_OK;
@@ -238,14 +230,10 @@ int store_queue_update(struct flow_req *r, int64_t id, const struct store_queue_
 
 int store_queue_delete(struct flow_req *r, int64_t id)
 {
-	const char *p[1] = { store_p_i64(r, id) };
-	const char *nf = arena_printf(r->arena, "queue %" PRId64 " not found", id);
 	PGresult *res;
 	int rv;
 
-	if (p[0] == NULL || nf == NULL)
-		return req_error(r, FLOW_RESOURCE_EXHAUSTED, "out of memory");
-	if ((rv = store_exec_row(r, &st_delete, p, nf, &res)) != FLOW_OK)
+	if ((rv = store_exec_id_row(r, &st_delete, id, "queue", &res)) != FLOW_OK)
 		return rv;
 	PQclear(res);
 	return FLOW_OK;

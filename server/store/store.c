@@ -216,6 +216,18 @@ int store_exec_row(struct flow_req *r, struct store_stmt *stmt, const char *cons
 	return FLOW_OK;
 }
 
+int store_exec_id_row(struct flow_req *r, struct store_stmt *stmt, int64_t id, const char *what,
+		      PGresult **res)
+{
+	const char *p[1] = { store_p_i64(r, id) };
+	const char *nf = arena_printf(r->arena, "%s %" PRId64 " not found", what, id);
+
+	*res = NULL;
+	if (p[0] == NULL || nf == NULL)
+		return req_error(r, FLOW_RESOURCE_EXHAUSTED, "out of memory");
+	return store_exec_row(r, stmt, p, nf, res);
+}
+
 const char *store_p_i64(struct flow_req *r, int64_t v)
 {
 	return arena_printf(r->arena, "%" PRId64, v);

@@ -53,6 +53,11 @@ int store_exec(struct flow_req *r, struct store_stmt *stmt, const char *const *p
 int store_exec_row(struct flow_req *r, struct store_stmt *stmt, const char *const *params,
 		   const char *not_found, PGresult **res);
 
+/* store_exec_row for a statement whose only parameter is an id; zero rows
+ * give FLOW_NOT_FOUND "<what> <id> not found". */
+int store_exec_id_row(struct flow_req *r, struct store_stmt *stmt, int64_t id, const char *what,
+		      PGresult **res);
+
 /* SQLSTATE -> flow code (23505 -> ALREADY_EXISTS, 23503/P0002 -> NOT_FOUND,
  * 22xxx/23514/23502 -> INVALID_ARGUMENT, 55000 -> FAILED_PRECONDITION,
  * 40001/40P01 -> ABORTED, 57014 -> DEADLINE_EXCEEDED, 08xxx/57P0x ->
