@@ -8,11 +8,13 @@
 
 #include "flow/v1/flow_manager.pb-c.h"
 #include "flow/v1/project_manager.pb-c.h"
+#include "flow/v1/worker.pb-c.h"
 #include "status.h"
 
 const ProtobufCServiceDescriptor *const rpc_services[] = {
 	&flow__v1__project_manager__descriptor,
 	&flow__v1__flow_manager__descriptor,
+	&flow__v1__worker_service__descriptor,
 	NULL,
 };
 

@@ -15,6 +15,7 @@
 static const struct service_def *const dispatch_services[] = {
 	&project_service,
 	&flow_service,
+	&worker_service,
 };
 #define N_SERVICES (sizeof(dispatch_services) / sizeof(dispatch_services[0]))
 

@@ -15,12 +15,22 @@
 
 typedef struct store_conn store_conn;
 
+/*
+ * Returned by a handler (never sent): the request has nothing to answer yet
+ * and should wait, holding no thread and no connection, until
+ * r->park_until_ms or an earlier wake-up (new work); it is then handled
+ * again from the start, with the same received_ms.
+ */
+#define FLOW_PARKED (-1)
+
 struct flow_req {
 	store_conn *db;         /* this service thread's connection */
 	arena *arena;           /* per-request memory */
 	const char *method;     /* "/flow.v1.FlowManager/CreateTicket" */
 	const char *request_id; /* never NULL while handling */
 	int64_t deadline_ms;    /* CLOCK_MONOTONIC ms; 0: none */
+	int64_t received_ms;    /* CLOCK_MONOTONIC ms the request first arrived */
+	int64_t park_until_ms;  /* set by a handler returning FLOW_PARKED */
 	uint32_t retry_after_ms;
 	char message[512];      /* error message for the reply */
 };

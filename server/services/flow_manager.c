@@ -25,6 +25,8 @@ static const struct service_method methods[] = {
 	{ "GetNext", h_get_next },
 	{ "CompleteItem", h_complete_item },
 	{ "FailItem", h_fail_item },
+	{ "RetryItems", h_retry_items },
+	{ "CancelItems", h_cancel_items },
 	{ "GetQueueStats", h_get_queue_stats },
 	{ "GetAllQueueStats", h_get_all_queue_stats },
 };

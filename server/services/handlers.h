@@ -49,5 +49,15 @@ HANDLER(h_get_all_queue_stats);
 HANDLER(h_get_next);
 HANDLER(h_complete_item);
 HANDLER(h_fail_item);
+HANDLER(h_retry_items);
+HANDLER(h_cancel_items);
+
+/* workers.c (WorkerService) */
+HANDLER(h_register_worker);
+HANDLER(h_claim);
+HANDLER(h_heartbeat);
+HANDLER(h_worker_complete);
+HANDLER(h_worker_fail);
+HANDLER(h_report);
 
 #endif
