@@ -3,7 +3,7 @@
 #include "services/handlers.h"
 
 static const struct service_method methods[] = {
-	{ "Register", h_register_worker },
+	{ "RegisterWorker", h_register_worker },
 	{ "Claim", h_claim },
 	{ "Heartbeat", h_heartbeat },
 	{ "Complete", h_worker_complete },
