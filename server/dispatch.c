@@ -75,6 +75,24 @@ static const char *pick_request_id(struct flow_req *r, const char *given)
 	return arena_strdup(r->arena, buf);
 }
 
+/* Parked calls are answered this long before their deadline. */
+#define PARK_MARGIN_MS 250
+
+/* A handler asked to park: clamps the time to the call's deadline, or
+ * answers with the method's empty response when the time is up. */
+static int park_or_answer(struct flow_req *r, const ProtobufCMethodDescriptor *m,
+			  ProtobufCMessage **out)
+{
+	int64_t limit = r->deadline_ms - PARK_MARGIN_MS;
+
+	if (r->park_until_ms > limit)
+		r->park_until_ms = limit;
+	if (!r->no_park && r->park_until_ms > req_now_ms())
+		return FLOW_PARKED;
+	*out = service_new(r, m->output);
+	return *out ? FLOW_OK : FLOW_RESOURCE_EXHAUSTED;
+}
+
 /* Decodes the body and runs the handler; the reply message lands in *out. */
 static int run_method(struct flow_req *r, const struct dispatch_limits *lim,
 		      const Flow__V1__RpcRequest *env, ProtobufCMessage **out)
@@ -100,7 +118,10 @@ static int run_method(struct flow_req *r, const struct dispatch_limits *lim,
 	if (pbjson_check_strings(in, lim->max_string, err, sizeof(err)) != FLOW_OK)
 		return req_error(r, FLOW_INVALID_ARGUMENT, "%s", err);
 	*out = NULL;
+	r->park_until_ms = 0;
 	rv = fn(r, in, out);
+	if (rv == FLOW_PARKED)
+		return park_or_answer(r, m, out);
 	if (rv == FLOW_OK && (*out == NULL || (*out)->descriptor != m->output)) {
 		log_error("dispatch.bad_reply", "%s returned no %s", env->method, m->output->name);
 		return req_error(r, FLOW_INTERNAL, "internal error in %s", env->method);
@@ -144,11 +165,11 @@ static int encode_reply(struct flow_req *r, int code, const ProtobufCMessage *bo
 }
 
 int dispatch_handle(struct flow_req *r, const struct dispatch_limits *lim, const void *data,
-		    size_t len, int64_t queued_ms, void **reply, size_t *reply_len)
+		    size_t len, void **reply, size_t *reply_len)
 {
 	Flow__V1__RpcRequest *env = NULL;
 	ProtobufCMessage *out = NULL;
-	int64_t start = req_now_ms();
+	int64_t start = req_now_ms(), queued_ms;
 	int code;
 
 	r->message[0] = '\0';
@@ -174,13 +195,20 @@ int dispatch_handle(struct flow_req *r, const struct dispatch_limits *lim, const
 
 	if (dl > lim->max_deadline)
 		dl = lim->max_deadline;
-	r->deadline_ms = start - queued_ms + dl;
+	if (r->received_ms == 0 || r->received_ms > start)
+		r->received_ms = start;
+	queued_ms = start - r->received_ms;
+	r->deadline_ms = r->received_ms + dl;
 	if (queued_ms >= (int64_t)dl) {
 		code = req_error(r, FLOW_DEADLINE_EXCEEDED,
 				 "deadline of %u ms passed while the request was queued", dl);
 		goto reply;
 	}
 	code = run_method(r, lim, env, &out);
+	if (code == FLOW_PARKED) {
+		log_set_request_id(NULL);
+		return code;
+	}
 reply:
 	log_debug("rpc.done", "%s %s in %lld ms", r->method, status_name(code),
 		  (long long)(req_now_ms() - start));

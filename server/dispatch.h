@@ -25,12 +25,16 @@ struct dispatch_limits {
 int dispatch_init(void);
 
 /*
- * Handles one request. r->db and r->arena are set by the caller; the
- * reply is written into *reply (allocated in r->arena), *reply_len its
- * length. queued_ms is how long the request waited before a thread took it.
- * Returns the status code of the reply.
+ * Handles one request. r->db, r->arena and r->received_ms are set by the
+ * caller; the reply is written into *reply (allocated in r->arena),
+ * *reply_len its length. Returns the status code of the reply, or
+ * FLOW_PARKED with no reply: the handler waits for work until
+ * r->park_until_ms (never past the call's deadline); the caller parks the
+ * request and calls dispatch_handle() again with the same bytes when woken.
+ * A parked call whose time is up, or any call with r->no_park, gets the
+ * method's empty response.
  */
 int dispatch_handle(struct flow_req *r, const struct dispatch_limits *lim, const void *data,
-		    size_t len, int64_t queued_ms, void **reply, size_t *reply_len);
+		    size_t len, void **reply, size_t *reply_len);
 
 #endif

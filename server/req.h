@@ -9,6 +9,7 @@
 #ifndef FLOW_REQ_H
 #define FLOW_REQ_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "arena.h"
@@ -31,6 +32,7 @@ struct flow_req {
 	int64_t deadline_ms;    /* CLOCK_MONOTONIC ms; 0: none */
 	int64_t received_ms;    /* CLOCK_MONOTONIC ms the request first arrived */
 	int64_t park_until_ms;  /* set by a handler returning FLOW_PARKED */
+	bool no_park;           /* shutting down: answer parked calls now */
 	uint32_t retry_after_ms;
 	char message[512];      /* error message for the reply */
 };

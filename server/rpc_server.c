@@ -3,6 +3,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,17 +14,20 @@
 #include "arena.h"
 #include "log.h"
 #include "status.h"
+#include "settings.h"
 #include "store/store.h"
+#include "waiters.h"
 
-enum ctx_state { CTX_RECV, CTX_QUEUED, CTX_SEND };
+enum ctx_state { CTX_RECV, CTX_QUEUED, CTX_PARKED, CTX_SEND };
 
 struct rpc_ctx {
 	rpc_server *srv;
 	nng_ctx ctx;
 	nng_aio *aio;
 	enum ctx_state state;
-	nng_msg *msg;      /* request while queued / being handled */
-	int64_t queued_at; /* monotonic ms */
+	nng_msg *msg;        /* request while queued, handled or parked */
+	int64_t received_ms; /* monotonic ms the request arrived */
+	struct waiter_node wnode; /* while parked */
 	struct rpc_ctx *next;
 };
 
@@ -33,6 +37,7 @@ struct rpc_server {
 	int n_ctxs;
 	pthread_t *threads;
 	int n_threads;
+	waiters *waiters; /* parked long-poll requests */
 	char *conninfo;
 	struct dispatch_limits limits;
 
@@ -42,6 +47,7 @@ struct rpc_server {
 	struct rpc_ctx *head, *tail;
 	int busy; /* requests queued or being handled */
 	bool stopping;       /* service threads exit when the queue is empty */
+	bool no_park;        /* shutting down: parked calls are answered */
 	atomic_bool closing; /* contexts are not re-armed */
 };
 
@@ -74,7 +80,7 @@ static void ctx_cb(void *arg)
 			return;
 		}
 		c->msg = nng_aio_get_msg(c->aio);
-		c->queued_at = req_now_ms();
+		c->received_ms = req_now_ms();
 		enqueue(c->srv, c);
 		return;
 	case CTX_SEND:
@@ -88,6 +94,7 @@ static void ctx_cb(void *arg)
 		nng_ctx_recv(c->ctx, c->aio);
 		return;
 	case CTX_QUEUED:
+	case CTX_PARKED:
 		return;
 	}
 }
@@ -114,11 +121,29 @@ static void send_reply(struct rpc_ctx *c, const void *data, size_t len)
 	nng_ctx_send(c->ctx, c->aio);
 }
 
+/* waiters callback: a parked request is handled again. */
+static void ctx_wake(struct waiter_node *node, void *arg)
+{
+	struct rpc_ctx *c = (struct rpc_ctx *)((char *)node - offsetof(struct rpc_ctx, wnode));
+
+	enqueue(arg, c);
+}
+
+static void park(rpc_server *s, struct rpc_ctx *c, int64_t until_ms)
+{
+	pthread_mutex_lock(&s->mu);
+	c->state = CTX_PARKED;
+	pthread_mutex_unlock(&s->mu);
+	c->wnode.until_ms = until_ms;
+	waiters_park(s->waiters, &c->wnode);
+}
+
 static void handle(rpc_server *s, struct flow_req *r, struct rpc_ctx *c)
 {
 	void *reply = NULL;
 	size_t reply_len = 0;
 	char err[256];
+	int rv;
 
 	arena_reset(r->arena);
 	if (r->db == NULL && store_open(s->conninfo, &r->db, err, sizeof(err)) != FLOW_OK) {
@@ -126,9 +151,16 @@ static void handle(rpc_server *s, struct flow_req *r, struct rpc_ctx *c)
 		r->db = NULL;
 	}
 	/* Without a connection dispatch still answers: the store says UNAVAILABLE. */
-	dispatch_handle(r, &s->limits, nng_msg_body(c->msg), nng_msg_len(c->msg),
-			req_now_ms() - c->queued_at, &reply, &reply_len);
-	send_reply(c, reply, reply_len);
+	pthread_mutex_lock(&s->mu);
+	r->no_park = s->no_park;
+	pthread_mutex_unlock(&s->mu);
+	r->received_ms = c->received_ms;
+	rv = dispatch_handle(r, &s->limits, nng_msg_body(c->msg), nng_msg_len(c->msg), &reply,
+			     &reply_len);
+	if (rv == FLOW_PARKED)
+		park(s, c, r->park_until_ms);
+	else
+		send_reply(c, reply, reply_len);
 }
 
 static struct rpc_ctx *next_job(rpc_server *s)
@@ -255,7 +287,10 @@ int rpc_server_start(const struct rpc_server_opts *o, rpc_server **out, char *er
 	/* Requests up to twice the limit get a RESOURCE_EXHAUSTED reply;
 	 * larger ones make nng drop the connection. */
 	nng_socket_set_size(s->sock, NNG_OPT_RECVMAXSZ, o->limits.max_message * 2);
-	if ((rv = start_threads(s, o->n_threads, err, errlen)) != FLOW_OK ||
+	struct waiters_ops wops = { ctx_wake, s, flow_settings.claim_poll_ms };
+
+	if ((rv = waiters_start(o->db_conninfo, &wops, &s->waiters, err, errlen)) != FLOW_OK ||
+	    (rv = start_threads(s, o->n_threads, err, errlen)) != FLOW_OK ||
 	    (rv = open_contexts(s, o->n_contexts, err, errlen)) != FLOW_OK ||
 	    (rv = listen_all(s, o, err, errlen)) != FLOW_OK)
 		goto fail;
@@ -306,6 +341,12 @@ void rpc_server_stop(rpc_server *s, int grace_ms)
 		if (waiting)
 			nng_aio_cancel(s->ctxs[i].aio);
 	}
+	/* Parked long polls are answered (empty) rather than dropped. */
+	pthread_mutex_lock(&s->mu);
+	s->no_park = true;
+	pthread_mutex_unlock(&s->mu);
+	waiters_stop(s->waiters);
+	s->waiters = NULL;
 	if (grace_ms > 0)
 		wait_idle(s, grace_ms);
 	pthread_mutex_lock(&s->mu);

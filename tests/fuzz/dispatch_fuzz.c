@@ -32,7 +32,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	r.arena = arena_new(0);
 	if (r.arena == NULL)
 		return 0;
-	dispatch_handle(&r, &lim, data, size, 0, &reply, &reply_len);
+	dispatch_handle(&r, &lim, data, size, &reply, &reply_len);
 	if (reply == NULL)
 		abort();
 	resp = flow__v1__rpc_response__unpack(NULL, reply_len, reply);

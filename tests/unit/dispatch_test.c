@@ -35,7 +35,8 @@ static struct result call_raw(const void *data, size_t len, int64_t queued_ms)
 
 	r.arena = arena_new(0);
 	assert_non_null(r.arena);
-	res.code = dispatch_handle(&r, &lim, data, len, queued_ms, &reply, &reply_len);
+	r.received_ms = req_now_ms() - queued_ms;
+	res.code = dispatch_handle(&r, &lim, data, len, &reply, &reply_len);
 	assert_non_null(reply);
 	resp = flow__v1__rpc_response__unpack(NULL, reply_len, reply);
 	assert_non_null(resp);
