@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "settings.h"
 
 enum setting_type { SET_STR, SET_LONG, SET_ENUM };
 
@@ -32,8 +33,9 @@ static const struct setting settings[] = {
 	  "RPC listen URLs, comma-separated (ipc://PATH, tcp://HOST:PORT)" },
 	{ "threads", "FLOW_THREADS", SET_LONG, NUM(threads), "4", 1, 256, NULL,
 	  "service threads, each with its own database connection" },
-	{ "contexts", "FLOW_CONTEXTS", SET_LONG, NUM(contexts), "256", 1, 65536, NULL,
-	  "RPC requests received concurrently (nng contexts)" },
+	{ "contexts", "FLOW_CONTEXTS", SET_LONG, NUM(contexts), "1024", 1, 65536, NULL,
+	  "RPC requests received or parked concurrently (nng contexts; each idle "
+	  "long-polling worker holds one)" },
 	{ "max-message", "FLOW_MAX_MESSAGE_BYTES", SET_LONG, NUM(max_message), "4194304", 4096,
 	  268435456, NULL, "largest request accepted, bytes" },
 	{ "max-string", "FLOW_MAX_STRING_BYTES", SET_LONG, NUM(max_string), "1048576", 256,
@@ -44,6 +46,21 @@ static const struct setting settings[] = {
 	  "how long to wait at start for the database, ms" },
 	{ "shutdown-grace", "FLOW_SHUTDOWN_GRACE_MS", SET_LONG, NUM(shutdown_grace_ms), "10000",
 	  0, 600000, NULL, "time in-flight requests get to finish on SIGTERM, ms" },
+	{ "processor-lease", "FLOW_PROCESSOR_LEASE_S", SET_LONG, NUM(processor_lease_s), "3600", 10,
+	  604800, NULL, "lease of an item taken with processor_get_next, seconds" },
+	{ "retry-base", "FLOW_RETRY_BASE_MS", SET_LONG, NUM(retry_base_ms), "1000", 1, 3600000,
+	  NULL, "first retry delay, ms; doubles with each attempt, with jitter" },
+	{ "retry-max", "FLOW_RETRY_MAX_MS", SET_LONG, NUM(retry_max_ms), "300000", 1, 86400000,
+	  NULL, "longest retry delay, ms" },
+	{ "claim-max-wait", "FLOW_CLAIM_MAX_WAIT_MS", SET_LONG, NUM(claim_max_wait_ms), "30000", 0,
+	  600000, NULL, "cap on a worker's long-poll wait in Claim, ms" },
+	{ "claim-poll", "FLOW_CLAIM_POLL_MS", SET_LONG, NUM(claim_poll_ms), "1000", 10, 60000,
+	  NULL, "parked claims also re-check for ready work this often, ms" },
+	{ "rescue-interval", "FLOW_RESCUE_INTERVAL_MS", SET_LONG, NUM(rescue_interval_ms), "1000",
+	  50, 600000, NULL, "how often expired leases are rescued, ms" },
+	{ "history-retention", "FLOW_HISTORY_RETENTION_S", SET_LONG, NUM(history_retention_s),
+	  "604800", 60, 315360000, NULL,
+	  "finished queue items older than this are pruned (counted in stats), seconds" },
 	{ "log-level", "FLOW_LOG_LEVEL", SET_ENUM, STR(log_level), "info", 0, 0,
 	  "debug|info|warn|error", "log level" },
 	{ "log-format", "FLOW_LOG_FORMAT", SET_ENUM, STR(log_format), "text", 0, 0, "text|json",
@@ -193,6 +210,17 @@ int config_listen_urls(const struct config *cfg, char *buf, size_t len,
 		urls[n++] = tok;
 	}
 	return n == 0 ? -1 : n;
+}
+
+void config_apply(const struct config *cfg)
+{
+	flow_settings.processor_lease_s = (int32_t)cfg->processor_lease_s;
+	flow_settings.retry_base_ms = (int32_t)cfg->retry_base_ms;
+	flow_settings.retry_max_ms = (int32_t)cfg->retry_max_ms;
+	flow_settings.claim_max_wait_ms = (int32_t)cfg->claim_max_wait_ms;
+	flow_settings.claim_poll_ms = (int32_t)cfg->claim_poll_ms;
+	flow_settings.rescue_interval_ms = (int32_t)cfg->rescue_interval_ms;
+	flow_settings.history_retention_s = (int32_t)cfg->history_retention_s;
 }
 
 void config_usage(FILE *out)

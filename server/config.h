@@ -28,6 +28,13 @@ struct config {
 	long shutdown_grace_ms;
 	char log_level[16];
 	char log_format[16];
+	long processor_lease_s;
+	long retry_base_ms;
+	long retry_max_ms;
+	long claim_max_wait_ms;
+	long claim_poll_ms;
+	long rescue_interval_ms;
+	long history_retention_s;
 
 	/* actions, not settings */
 	bool check_config;
@@ -47,6 +54,9 @@ int config_load(struct config *cfg, int argc, char **argv, char *err, size_t err
  * or too many. */
 int config_listen_urls(const struct config *cfg, char *buf, size_t len,
 		       const char *urls[CONFIG_MAX_LISTEN]);
+
+/* Copies the queue-engine settings into flow_settings (settings.h). */
+void config_apply(const struct config *cfg);
 
 /* The settings table as help text. */
 void config_usage(FILE *out);

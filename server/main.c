@@ -102,6 +102,7 @@ int main(int argc, char **argv)
 		printf("flowd %s (schema %d)\n", FLOWD_VERSION, store_schema_target());
 		return 0;
 	}
+	config_apply(&cfg);
 	log_set_level((enum log_level)log_level_parse(cfg.log_level));
 	log_set_json(strcmp(cfg.log_format, "json") == 0);
 	if (cfg.check_config) {
