@@ -16,13 +16,62 @@ static void dump_log(const struct ts_flowd *f)
 	free(log);
 }
 
-int ts_flowd_start(struct ts_flowd *f, const char *db_url, char *const extra_args[])
+static int spawn_flowd(struct ts_flowd *f)
 {
 	char db_arg[600], listen_arg[700];
 	char *argv[32];
 	int n = 0;
 
+	snprintf(db_arg, sizeof(db_arg), "--db=%s", f->db_url);
+	snprintf(listen_arg, sizeof(listen_arg), "--listen=%s", f->url);
+	argv[n++] = (char *)ts_bin("flowd");
+	argv[n++] = db_arg;
+	argv[n++] = listen_arg;
+	argv[n++] = "--threads=2";
+	for (int i = 0; f->extra && f->extra[i] && n < 31; i++)
+		argv[n++] = f->extra[i];
+	argv[n] = NULL;
+	f->pid = ts_spawn(argv, NULL, f->log_path);
+	if (f->pid <= 0 || ts_wait_for_rpc(f->url, 20000) != 0) {
+		fprintf(stderr, "flowd did not come up\n");
+		dump_log(f);
+		return -1;
+	}
+	return 0;
+}
+
+int ts_flowd_restart(struct ts_flowd *f)
+{
+	return spawn_flowd(f);
+}
+
+pid_t ts_worker_start(const struct ts_flowd *f, const char *name, const char *agents_file,
+		      int concurrency, char *const extra_args[])
+{
+	char url[640], agents[600], conc[32], nm[128], log[700];
+	char *argv[32];
+	int n = 0;
+
+	snprintf(url, sizeof(url), "--url=%s", f->url);
+	snprintf(agents, sizeof(agents), "--agents=%s", agents_file);
+	snprintf(conc, sizeof(conc), "--concurrency=%d", concurrency);
+	snprintf(nm, sizeof(nm), "--name=%s", name);
+	snprintf(log, sizeof(log), "%s/%s.log", f->dir, name);
+	argv[n++] = (char *)ts_bin("flow-worker");
+	argv[n++] = url;
+	argv[n++] = agents;
+	argv[n++] = conc;
+	argv[n++] = nm;
+	for (int i = 0; extra_args && extra_args[i] && n < 31; i++)
+		argv[n++] = extra_args[i];
+	argv[n] = NULL;
+	return ts_spawn(argv, NULL, log);
+}
+
+int ts_flowd_start(struct ts_flowd *f, const char *db_url, char *const extra_args[])
+{
 	memset(f, 0, sizeof(*f));
+	f->extra = extra_args;
 	if ((f->dir = ts_tmpdir()) == NULL)
 		return -1;
 	if (db_url != NULL) {
@@ -34,22 +83,7 @@ int ts_flowd_start(struct ts_flowd *f, const char *db_url, char *const extra_arg
 	}
 	snprintf(f->url, sizeof(f->url), "ipc://%s/flowd.sock", f->dir);
 	snprintf(f->log_path, sizeof(f->log_path), "%s/flowd.log", f->dir);
-	snprintf(db_arg, sizeof(db_arg), "--db=%s", f->db_url);
-	snprintf(listen_arg, sizeof(listen_arg), "--listen=%s", f->url);
-	argv[n++] = (char *)ts_bin("flowd");
-	argv[n++] = db_arg;
-	argv[n++] = listen_arg;
-	argv[n++] = "--threads=2";
-	for (int i = 0; extra_args && extra_args[i] && n < 31; i++)
-		argv[n++] = extra_args[i];
-	argv[n] = NULL;
-	f->pid = ts_spawn(argv, NULL, f->log_path);
-	if (f->pid <= 0 || ts_wait_for_rpc(f->url, 20000) != 0) {
-		fprintf(stderr, "flowd did not come up\n");
-		dump_log(f);
-		return -1;
-	}
-	return 0;
+	return spawn_flowd(f);
 }
 
 int ts_flowd_stop(struct ts_flowd *f)

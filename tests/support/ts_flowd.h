@@ -16,6 +16,7 @@ struct ts_flowd {
 	char log_path[600];
 	pid_t pid;
 	int own_db;         /* the database was made by ts_flowd_start */
+	char *const *extra; /* extra flowd arguments (kept by the caller) */
 };
 
 /*
@@ -25,6 +26,18 @@ struct ts_flowd {
  * -1 with the reason and flowd's log on stderr.
  */
 int ts_flowd_start(struct ts_flowd *f, const char *db_url, char *const extra_args[]);
+
+/* Starts flowd again with the same database, address and arguments (after
+ * it was killed). Returns 0 once it answers. */
+int ts_flowd_restart(struct ts_flowd *f);
+
+/*
+ * Starts build/bin/flow-worker against f with the agents file, concurrency
+ * and extra arguments (may be NULL); its log goes to <f->dir>/<name>.log.
+ * Returns its pid (own process group) or -1.
+ */
+pid_t ts_worker_start(const struct ts_flowd *f, const char *name, const char *agents_file,
+		      int concurrency, char *const extra_args[]);
 
 /* SIGTERM; returns flowd's exit status (0 for a clean stop) or -1. Drops the
  * database it made and removes the folder. */
