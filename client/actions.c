@@ -23,6 +23,9 @@
 #define IGN(n) { (n), NULL, ARG_IGNORED }
 /* processor_*: the usage guide's itemId is the queue item id. */
 #define ITEM_ID { "itemId", "queueItemId", ARG_REQUIRED }
+/* queue_items_*: one item id at the top level joins data.queueItemIds. */
+#define ITEM_ID_OPT { "itemId", "queueItemId", ARG_OPTIONAL }
+#define QUEUE_ITEM_ID_OPT { "queueItemId", NULL, ARG_OPTIONAL }
 
 struct action_build {
 	const struct action *act;
@@ -44,6 +47,7 @@ static int ticket_prepare(struct action_build *b);
 static int add_item_prepare(struct action_build *b);
 static int queue_update_prepare(struct action_build *b);
 static int complete_prepare(struct action_build *b);
+static int items_prepare(struct action_build *b);
 
 static const struct action_rename ticket_renames[] = {
 	{ "description", "overview" },
@@ -162,9 +166,22 @@ const struct action action_table[] = {
 	  "Finish a claimed item; data.result.success false fails it instead.",
 	  "{\"action\":\"processor_complete\",\"itemId\":7,\"data\":{\"completionNotes\":\"done\"}}",
 	  { ITEM_ID, IGN("queueId"), IGN("projectId") }, NULL, "result", complete_prepare, NULL },
-	{ ACTION_TOOL_FLOW, "processor_fail", FM "FailItem", "Fail a claimed item, with data.error saying why.",
+	{ ACTION_TOOL_FLOW, "processor_fail", FM "FailItem",
+	  "Fail a claimed item, with data.error saying why (data.retryable: retry it later).",
 	  "{\"action\":\"processor_fail\",\"itemId\":7,\"data\":{\"error\":\"tests fail\"}}",
 	  { ITEM_ID, IGN("queueId"), IGN("projectId") }, NULL, NULL, NULL, NULL },
+
+	/* ---- re-drive / cancel ---- */
+	{ ACTION_TOOL_FLOW, "queue_items_retry", FM "RetryItems",
+	  "Queue failed or dead items again (data.queueItemIds), or all of a queue's (queueId).",
+	  "{\"action\":\"queue_items_retry\",\"data\":{\"queueItemIds\":[7,8]}}",
+	  { OPT("queueId"), ITEM_ID_OPT, QUEUE_ITEM_ID_OPT, IGN("projectId") }, NULL,
+	  "queueItemId", items_prepare, NULL },
+	{ ACTION_TOOL_FLOW, "queue_items_cancel", FM "CancelItems",
+	  "Cancel queued or running items (data.queueItemIds, or itemId); a worker stops a running one.",
+	  "{\"action\":\"queue_items_cancel\",\"itemId\":7}",
+	  { ITEM_ID_OPT, QUEUE_ITEM_ID_OPT, IGN("queueId"), IGN("projectId") }, NULL,
+	  "queueItemId", items_prepare, NULL },
 
 	{ NULL, NULL, NULL, NULL, NULL, { { 0 } }, NULL, NULL, NULL, NULL },
 };
@@ -795,4 +812,34 @@ static int complete_prepare(struct action_build *b)
 		rc = result_metadata(b, r);
 	json_decref(r);
 	return rc;
+}
+
+/*
+ * queue_items_retry / queue_items_cancel: a single itemId or queueItemId
+ * (top level or data) is added to data.queueItemIds. Cancel needs ids;
+ * retry needs ids or queueId.
+ */
+static int items_prepare(struct action_build *b)
+{
+	json_t *one = json_object_get(b->req, "queueItemId");
+	json_t *ids = json_object_get(b->req, "queueItemIds");
+	bool retry = strcmp(b->act->name, "queue_items_retry") == 0;
+
+	if (one != NULL) {
+		if (ids != NULL && !json_is_array(ids))
+			return berr(b, "%s: expected an array of ids",
+				    origin_of(b, "queueItemIds"));
+		if (ids == NULL &&
+		    put_field(b, "queueItemIds", json_array(), origin_of(b, "queueItemId")) != 0)
+			return oom(b);
+		ids = json_object_get(b->req, "queueItemIds");
+		if (json_array_append(ids, one) != 0)
+			return oom(b);
+		json_object_del(b->req, "queueItemId");
+		json_object_del(b->origin, "queueItemId");
+	}
+	if (ids != NULL || (retry && json_object_get(b->req, "queueId") != NULL))
+		return 0;
+	return berr(b, "%s requires data.queueItemIds%s (or itemId) (e.g. %s)", b->act->name,
+		    retry ? " or queueId" : "", b->act->example);
 }

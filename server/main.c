@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "jobs/rescuer.h"
 #include "dispatch.h"
 #include "log.h"
 #include "rpc_server.h"
@@ -62,6 +63,7 @@ static int run(const struct config *cfg)
 			    (uint32_t)cfg->max_deadline_ms },
 	};
 	rpc_server *srv;
+	struct rescuer *rs = NULL;
 	sigset_t set;
 	int sig;
 
@@ -74,11 +76,17 @@ static int run(const struct config *cfg)
 		log_error("rpc.start_failed", "%s", err);
 		return 1;
 	}
+	if (rescuer_start(cfg->db_url, &rs) != FLOW_OK) {
+		log_error("rescuer.start_failed", "cannot start the lease rescuer");
+		rpc_server_stop(srv, 0);
+		return 1;
+	}
 	log_info("flowd.ready", "flowd %s ready (%ld service threads)", FLOWD_VERSION,
 		 cfg->threads);
 	sigwait(&set, &sig);
 	log_info("flowd.stopping", "received %s; finishing in-flight requests (up to %ld ms)",
 		 sig == SIGTERM ? "SIGTERM" : "SIGINT", cfg->shutdown_grace_ms);
+	rescuer_stop(rs);
 	rpc_server_stop(srv, (int)cfg->shutdown_grace_ms);
 	log_info("flowd.stopped", "stopped");
 	return 0;

@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
+
 #include "log.h"
 #include "status.h"
 
@@ -179,6 +181,22 @@ int convert_strs(struct flow_req *r, const char *field, char *const *v, size_t n
 					 "%s[%zu] is longer than %zu characters", field, i,
 					 max_chars);
 	}
+	return FLOW_OK;
+}
+
+int convert_json(struct flow_req *r, const char *field, const char *s)
+{
+	json_error_t err;
+	json_t *v;
+
+	if (s == NULL)
+		return FLOW_OK;
+	v = json_loads(s, JSON_DECODE_ANY | JSON_DECODE_INT_AS_REAL, &err);
+	if (v == NULL)
+		return req_error(r, FLOW_INVALID_ARGUMENT,
+				 "%s is not valid JSON: %s (line %d, column %d)", field, err.text,
+				 err.line, err.column);
+	json_decref(v);
 	return FLOW_OK;
 }
 

@@ -20,6 +20,10 @@
 #define CONVERT_PRIORITY_MAX 10
 #define CONVERT_PRIORITY_DEFAULT 5
 
+/* Bounds of a queue item's completion notes and error text. */
+#define CONVERT_NOTES_MAX_CHARS 262144
+#define CONVERT_ERROR_MAX_CHARS 65536
+
 /* "low" (0-3), "normal" (4-6) or "high" (7-10; also above); a static string. */
 const char *convert_priority_name(int priority);
 /* low -> 2, normal -> 5, high -> 8; -1 when name is not one of them. */
@@ -61,6 +65,10 @@ int convert_text(struct flow_req *r, const char *field, const char *s, size_t ma
  * code points. */
 int convert_strs(struct flow_req *r, const char *field, char *const *v, size_t n, size_t max_n,
 		 size_t max_chars);
+
+/* Checks an optional JSON text field (any JSON value; NULL is absent):
+ * "metadata is not valid JSON: <why> (line 1, column 5)". */
+int convert_json(struct flow_req *r, const char *field, const char *s);
 
 /* s quoted and escaped for an error message, truncated to fit buf. */
 const char *convert_quote(char *buf, size_t len, const char *s);

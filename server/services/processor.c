@@ -1,26 +1,28 @@
 /*
  * processor.c - FlowManager processor handlers: GetNext hands out one
- * queue item (a lease owned by "processor"), CompleteItem and FailItem
- * finish it with a compare-and-set on its status. SQL in store/items.c.
+ * queue item (a lease owned by "processor", flow_settings.processor_lease_s
+ * long), CompleteItem and FailItem finish it with a compare-and-set on its
+ * status; RetryItems re-drives failed and dead items, CancelItems cancels
+ * queued and running ones. SQL in store/items.c.
  */
 #include <inttypes.h>
 #include <string.h>
 
-#include <jansson.h>
-
 #include "flow/v1/flow_manager.pb-c.h"
 #include "services/convert.h"
 #include "services/handlers.h"
+#include "settings.h"
 #include "status.h"
 #include "store/items.h"
 #include "store/tasks.h"
 #include "store/tickets.h"
+#include "waiters.h"
 
 /* Lease owner of the items GetNext hands out. */
 #define PROCESSOR_OWNER "processor"
 
-#define NOTES_MAX_CHARS 262144
-#define ERROR_MAX_CHARS 65536
+/* Most queue item ids RetryItems and CancelItems take at once. */
+#define ITEM_IDS_MAX 1000
 
 static bool nonempty(const char *s)
 {
@@ -113,7 +115,9 @@ HANDLER(h_get_next)
 	if (res == NULL)
 		return FLOW_RESOURCE_EXHAUSTED;
 	res->has_found = true;
-	if ((rv = store_item_claim(r, q->queue_id, PROCESSOR_OWNER, agent, &it)) != FLOW_OK)
+	rv = store_item_claim(r, q->queue_id, PROCESSOR_OWNER, agent,
+			      flow_settings.processor_lease_s, &it);
+	if (rv != FLOW_OK)
 		return rv;
 	if (it != NULL)
 		rv = fill_found(r, it, res);
@@ -125,37 +129,25 @@ HANDLER(h_get_next)
 	return FLOW_OK;
 }
 
-/* metadata, when present, must be JSON text (any JSON value). */
-static int check_metadata(struct flow_req *r, const char *metadata)
-{
-	json_error_t err;
-	json_t *v;
-
-	if (metadata == NULL)
-		return FLOW_OK;
-	v = json_loads(metadata, JSON_DECODE_ANY | JSON_DECODE_INT_AS_REAL, &err);
-	if (v == NULL)
-		return req_error(r, FLOW_INVALID_ARGUMENT,
-				 "metadata is not valid JSON: %s (line %d, column %d)", err.text,
-				 err.line, err.column);
-	json_decref(v);
-	return FLOW_OK;
-}
-
 HANDLER(h_complete_item)
 {
 	const Flow__V1__CompleteItemRequest *q = (const Flow__V1__CompleteItemRequest *)in;
+	struct store_outcome o = { 0 };
 	Flow__V1__QueueItem *it;
 	int rv;
 
 	if ((rv = convert_id(r, "queueItemId", q->has_queue_item_id, q->queue_item_id)) ||
-	    (rv =
-		 convert_text(r, "completionNotes", q->completion_notes, NOTES_MAX_CHARS, false)) ||
-	    (rv = check_metadata(r, q->metadata)))
+	    (rv = convert_text(r, "completionNotes", q->completion_notes, CONVERT_NOTES_MAX_CHARS,
+			       false)) ||
+	    (rv = convert_json(r, "metadata", q->metadata)))
 		return rv;
-	rv = store_item_complete(r, q->queue_item_id, q->completion_notes, q->metadata, &it);
-	if (rv != FLOW_OK)
+	o.id = q->queue_item_id;
+	o.success = true;
+	o.notes = q->completion_notes;
+	o.metadata = q->metadata;
+	if ((rv = store_item_finish(r, &o, &it)) != FLOW_OK)
 		return rv;
+	waiters_kick_current(1); /* a queue slot is free */
 	*out = &it->base;
 	return FLOW_OK;
 }
@@ -163,14 +155,74 @@ HANDLER(h_complete_item)
 HANDLER(h_fail_item)
 {
 	const Flow__V1__FailItemRequest *q = (const Flow__V1__FailItemRequest *)in;
+	struct store_outcome o = { 0 };
 	Flow__V1__QueueItem *it;
 	int rv;
 
 	if ((rv = convert_id(r, "queueItemId", q->has_queue_item_id, q->queue_item_id)) != FLOW_OK)
 		return rv;
-	if ((rv = convert_text(r, "error", q->error, ERROR_MAX_CHARS, true)) != FLOW_OK ||
-	    (rv = store_item_fail(r, q->queue_item_id, q->error, &it)) != FLOW_OK)
+	o.id = q->queue_item_id;
+	o.error = q->error;
+	o.retryable = q->has_retryable && q->retryable;
+	if ((rv = convert_text(r, "error", q->error, CONVERT_ERROR_MAX_CHARS, true)) != FLOW_OK ||
+	    (rv = store_item_finish(r, &o, &it)) != FLOW_OK)
 		return rv;
+	waiters_kick_current(1);
 	*out = &it->base;
+	return FLOW_OK;
+}
+
+/* The reply of RetryItems / CancelItems. */
+static Flow__V1__ItemsResponse *items_reply(struct flow_req *r)
+{
+	return SERVICE_NEW(r, Flow__V1__ItemsResponse, flow__v1__items_response__descriptor);
+}
+
+HANDLER(h_retry_items)
+{
+	const Flow__V1__RetryItemsRequest *q = (const Flow__V1__RetryItemsRequest *)in;
+	Flow__V1__ItemsResponse *res;
+	int rv;
+
+	if (q->n_queue_item_ids > 0 && q->has_queue_id)
+		return req_error(r, FLOW_INVALID_ARGUMENT,
+				 "give queueItemIds or queueId, not both");
+	if (q->n_queue_item_ids == 0 && !q->has_queue_id)
+		return req_error(r, FLOW_INVALID_ARGUMENT,
+				 "give queueItemIds (the items to retry) or queueId (every failed "
+				 "or dead item of the queue)");
+	if ((rv = convert_ids(r, "queueItemIds", q->queue_item_ids, q->n_queue_item_ids,
+			      ITEM_IDS_MAX)) ||
+	    (q->has_queue_id && (rv = convert_id(r, "queueId", true, q->queue_id))))
+		return rv;
+	if ((res = items_reply(r)) == NULL)
+		return FLOW_RESOURCE_EXHAUSTED;
+	rv = store_item_retry(r, q->queue_item_ids, q->n_queue_item_ids, q->queue_id, &res->items,
+			      &res->n_items);
+	if (rv != FLOW_OK)
+		return rv;
+	*out = &res->base;
+	return FLOW_OK;
+}
+
+HANDLER(h_cancel_items)
+{
+	const Flow__V1__CancelItemsRequest *q = (const Flow__V1__CancelItemsRequest *)in;
+	Flow__V1__ItemsResponse *res;
+	int rv;
+
+	if (q->n_queue_item_ids == 0)
+		return req_error(r, FLOW_INVALID_ARGUMENT, "queueItemIds is required");
+	if ((rv = convert_ids(r, "queueItemIds", q->queue_item_ids, q->n_queue_item_ids,
+			      ITEM_IDS_MAX)) != FLOW_OK)
+		return rv;
+	if ((res = items_reply(r)) == NULL)
+		return FLOW_RESOURCE_EXHAUSTED;
+	rv = store_item_cancel(r, q->queue_item_ids, q->n_queue_item_ids, &res->items,
+			       &res->n_items);
+	if (rv != FLOW_OK)
+		return rv;
+	waiters_kick_current((int)res->n_items); /* running ones freed their slots */
+	*out = &res->base;
 	return FLOW_OK;
 }

@@ -3,6 +3,9 @@
  * tickets and tasks, queue statistics. Validation here, SQL in
  * store/queues.c and store/items.c.
  */
+#include <inttypes.h>
+#include <time.h>
+
 #include "flow/v1/flow_manager.pb-c.h"
 #include "services/convert.h"
 #include "services/handlers.h"
@@ -12,6 +15,9 @@
 
 #define NAME_MAX_CHARS 200
 #define DESCRIPTION_MAX_CHARS 65536
+#define AGENT_MAX_CHARS 200
+/* runAfter: epoch ms, at most a year ahead (as delaySeconds). */
+#define RUN_AFTER_MAX_AHEAD_MS (31536000LL * 1000)
 
 /* Bounds of the numeric queue settings (the schema checks them too). */
 struct bound {
@@ -23,6 +29,8 @@ static const struct bound b_parallel = { "maxParallelItems", 1, 10000, 1 };
 static const struct bound b_lease = { "leaseSeconds", 1, 86400, 30 };
 static const struct bound b_attempts = { "maxAttempts", 1, 100, 3 };
 static const struct bound b_priority = { "priority", 0, 10, STORE_ITEM_DEFAULT_PRIORITY };
+static const struct bound b_delay = { "delaySeconds", 0, 31536000, 0 };
+static const struct bound b_item_attempts = { "maxAttempts", 1, 100, 0 };
 
 /* name: 1..200 characters, not blank; when !required NULL is absent. */
 static int need_name(struct flow_req *r, const char *name, bool required)
@@ -66,11 +74,14 @@ HANDLER(h_create_queue)
 			   &nq.max_parallel_items)) ||
 	    (rv = in_range(r, q->has_lease_seconds, q->lease_seconds, &b_lease,
 			   &nq.lease_seconds)) ||
-	    (rv = in_range(r, q->has_max_attempts, q->max_attempts, &b_attempts, &nq.max_attempts)))
+	    (rv = in_range(r, q->has_max_attempts, q->max_attempts, &b_attempts,
+			   &nq.max_attempts)) ||
+	    (rv = max_chars(r, q->default_agent_id, "defaultAgentId", AGENT_MAX_CHARS)))
 		return rv;
 	nq.project_id = q->project_id;
 	nq.name = q->name;
 	nq.description = q->description;
+	nq.default_agent_id = q->default_agent_id;
 	if ((rv = store_queue_create(r, &nq, &res)) != FLOW_OK)
 		return rv;
 	*out = &res->base;
@@ -115,18 +126,23 @@ static int queue_change(struct flow_req *r, const Flow__V1__UpdateQueueRequest *
 	int rv;
 
 	if (q->name == NULL && q->description == NULL && !q->has_max_parallel_items &&
-	    !q->has_is_active && !q->has_lease_seconds && !q->has_max_attempts)
+	    !q->has_is_active && !q->has_lease_seconds && !q->has_max_attempts &&
+	    q->default_agent_id == NULL)
 		return req_error(r, FLOW_INVALID_ARGUMENT,
 				 "nothing to update: give at least one of name, description, "
-				 "maxParallelItems, isActive, leaseSeconds, maxAttempts");
+				 "maxParallelItems, isActive, leaseSeconds, maxAttempts, "
+				 "defaultAgentId");
 	if ((rv = need_name(r, q->name, false)) ||
 	    (rv = max_chars(r, q->description, "description", DESCRIPTION_MAX_CHARS)) ||
 	    (rv = in_range(r, q->has_max_parallel_items, q->max_parallel_items, &b_parallel,
 			   &c->max_parallel_items)) ||
 	    (rv = in_range(r, q->has_lease_seconds, q->lease_seconds, &b_lease,
 			   &c->lease_seconds)) ||
-	    (rv = in_range(r, q->has_max_attempts, q->max_attempts, &b_attempts, &c->max_attempts)))
+	    (rv = in_range(r, q->has_max_attempts, q->max_attempts, &b_attempts,
+			   &c->max_attempts)) ||
+	    (rv = max_chars(r, q->default_agent_id, "defaultAgentId", AGENT_MAX_CHARS)))
 		return rv;
+	c->default_agent_id = q->default_agent_id;
 	c->name = q->name;
 	c->description = q->description;
 	c->has_max_parallel_items = q->has_max_parallel_items;
@@ -172,22 +188,61 @@ HANDLER(h_delete_queue)
 	return FLOW_OK;
 }
 
+/* runAfter: a positive epoch-ms time at most a year ahead. */
+static int check_run_after(struct flow_req *r, int64_t v)
+{
+	struct timespec now;
+	int64_t now_ms;
+
+	clock_gettime(CLOCK_REALTIME, &now);
+	now_ms = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+	if (v <= 0 || v > now_ms + RUN_AFTER_MAX_AHEAD_MS)
+		return req_error(r, FLOW_INVALID_ARGUMENT,
+				 "runAfter must be a time in epoch milliseconds at most a year "
+				 "ahead (got %" PRId64 ")",
+				 v);
+	return FLOW_OK;
+}
+
+/* The enqueue fields shared by EnqueueTicket and EnqueueTask, checked into o. */
+static int enqueue_opts(struct flow_req *r, protobuf_c_boolean has_prio, int32_t prio,
+			protobuf_c_boolean has_delay, int32_t delay, protobuf_c_boolean has_after,
+			int64_t after, protobuf_c_boolean has_attempts, int32_t attempts,
+			struct store_enqueue_opts *o)
+{
+	int rv;
+
+	if (has_delay && has_after)
+		return req_error(r, FLOW_INVALID_ARGUMENT,
+				 "give delaySeconds or runAfter, not both");
+	if ((rv = in_range(r, has_prio, prio, &b_priority, &o->priority)) ||
+	    (rv = in_range(r, has_delay, delay, &b_delay, &o->delay_s)) ||
+	    (rv = in_range(r, has_attempts, attempts, &b_item_attempts, &o->max_attempts)) ||
+	    (has_after && (rv = check_run_after(r, after))))
+		return rv;
+	o->run_after = has_after ? after : 0;
+	return FLOW_OK;
+}
+
 HANDLER(h_enqueue_ticket)
 {
 	const Flow__V1__EnqueueTicketRequest *q = (const Flow__V1__EnqueueTicketRequest *)in;
+	struct store_enqueue_opts o = { 0 };
 	Flow__V1__EnqueueResponse *res;
-	int prio = 0, rv;
+	int rv;
 
 	if ((rv = convert_id(r, "queueId", q->has_queue_id, q->queue_id)) ||
 	    (rv = convert_id(r, "ticketId", q->has_ticket_id, q->ticket_id)) ||
-	    (rv = in_range(r, q->has_priority, q->priority, &b_priority, &prio)))
+	    (rv = enqueue_opts(r, q->has_priority, q->priority, q->has_delay_seconds,
+			       q->delay_seconds, q->has_run_after, q->run_after,
+			       q->has_max_attempts, q->max_attempts, &o)))
 		return rv;
+	o.include_tasks = q->has_include_tasks && q->include_tasks;
 	res = SERVICE_NEW(r, Flow__V1__EnqueueResponse, flow__v1__enqueue_response__descriptor);
 	if (res == NULL)
 		return FLOW_RESOURCE_EXHAUSTED;
-	rv = store_item_enqueue_ticket(r, q->queue_id, q->ticket_id, prio,
-				       q->has_include_tasks && q->include_tasks, &res->items,
-				       &res->n_items);
+	rv =
+	    store_item_enqueue_ticket(r, q->queue_id, q->ticket_id, &o, &res->items, &res->n_items);
 	if (rv != FLOW_OK)
 		return rv;
 	*out = &res->base;
@@ -197,12 +252,15 @@ HANDLER(h_enqueue_ticket)
 HANDLER(h_enqueue_task)
 {
 	const Flow__V1__EnqueueTaskRequest *q = (const Flow__V1__EnqueueTaskRequest *)in;
+	struct store_enqueue_opts o = { 0 };
 	Flow__V1__EnqueueResponse *res;
-	int prio = 0, rv;
+	int rv;
 
 	if ((rv = convert_id(r, "queueId", q->has_queue_id, q->queue_id)) ||
 	    (rv = convert_id(r, "taskId", q->has_task_id, q->task_id)) ||
-	    (rv = in_range(r, q->has_priority, q->priority, &b_priority, &prio)))
+	    (rv = enqueue_opts(r, q->has_priority, q->priority, q->has_delay_seconds,
+			       q->delay_seconds, q->has_run_after, q->run_after,
+			       q->has_max_attempts, q->max_attempts, &o)))
 		return rv;
 	res = SERVICE_NEW(r, Flow__V1__EnqueueResponse, flow__v1__enqueue_response__descriptor);
 	if (res == NULL)
@@ -210,7 +268,7 @@ HANDLER(h_enqueue_task)
 	res->items = arena_alloc(r->arena, sizeof(*res->items));
 	if (res->items == NULL)
 		return req_error(r, FLOW_RESOURCE_EXHAUSTED, "out of memory");
-	rv = store_item_enqueue_task(r, q->queue_id, q->task_id, prio, &res->items[0]);
+	rv = store_item_enqueue_task(r, q->queue_id, q->task_id, &o, &res->items[0]);
 	if (rv != FLOW_OK)
 		return rv;
 	res->n_items = 1;

@@ -1,52 +1,65 @@
 /* items.c - queue items. See items.h; the functions called are in
- * migrations/0002_queue_functions.sql. */
+ * migrations/0002_queue_functions.sql and 0004_queue_engine.sql. */
 #include "store/items.h"
 
 #include <inttypes.h>
 #include <string.h>
 
+#include "settings.h"
 #include "status.h"
 #include "store/store.h"
 
-#define ITEM_COLS                                                                                  \
-	"i.id, i.queue_id, i.ticket_id, i.task_id, i.priority, i.status, i.attempt, "              \
-	"i.max_attempts, flow_ms(i.run_after) AS run_after, i.lease_owner, "                       \
-	"flow_ms(i.lease_expires_at) AS lease_expires, i.agent_id, i.error, "                      \
-	"i.completion_notes, i.metadata::text AS metadata, "                                       \
-	"flow_ms(i.enqueued_at) AS enqueued_at, flow_ms(i.started_at) AS started_at, "             \
-	"flow_ms(i.completed_at) AS completed_at"
+#define ITEM_COLS STORE_ITEM_COLS
 
-/* Per-queue aggregates over q (queues) LEFT JOIN i (queue_items). */
+/* Per-queue aggregates over q (queues) LEFT JOIN i (queue_items) LEFT JOIN
+ * c (queue_item_counters: the pruned history). */
 #define STATS_COLS                                                                                 \
 	"q.id AS queue_id, q.name, q.is_active, q.max_parallel_items,"                             \
-	" count(i.id) AS total,"                                                                   \
+	" count(i.id) + coalesce(c.completed + c.failed + c.cancelled + c.dead, 0) AS total,"      \
 	" count(i.id) FILTER (WHERE i.status = 'queued') AS queued,"                               \
 	" count(i.id) FILTER (WHERE i.status = 'in_progress') AS in_progress,"                     \
-	" count(i.id) FILTER (WHERE i.status = 'completed') AS completed,"                         \
-	" count(i.id) FILTER (WHERE i.status = 'failed') AS failed,"                               \
-	" count(i.id) FILTER (WHERE i.status = 'cancelled') AS cancelled,"                         \
-	" count(i.id) FILTER (WHERE i.status = 'dead') AS dead,"                                   \
+	" count(i.id) FILTER (WHERE i.status = 'completed') + coalesce(c.completed, 0)"            \
+	"   AS completed,"                                                                         \
+	" count(i.id) FILTER (WHERE i.status = 'failed') + coalesce(c.failed, 0) AS failed,"       \
+	" count(i.id) FILTER (WHERE i.status = 'cancelled') + coalesce(c.cancelled, 0)"            \
+	"   AS cancelled,"                                                                         \
+	" count(i.id) FILTER (WHERE i.status = 'dead') + coalesce(c.dead, 0) AS dead,"             \
 	" count(i.completed_at - i.started_at) FILTER (WHERE i.status = 'completed')"              \
-	"   AS timed,"                                                                             \
-	" coalesce(avg(extract(epoch FROM i.completed_at - i.started_at) * 1000)"                  \
-	"   FILTER (WHERE i.status = 'completed'), 0)::float8 AS avg_ms,"                          \
+	"   + coalesce(c.processing_count, 0) AS timed,"                                           \
+	" coalesce((coalesce(sum(extract(epoch FROM i.completed_at - i.started_at) * 1000)"        \
+	"   FILTER (WHERE i.status = 'completed'), 0) + coalesce(c.processing_ms_sum, 0))"         \
+	"   / nullif(count(i.completed_at - i.started_at) FILTER (WHERE i.status = 'completed')"   \
+	"   + coalesce(c.processing_count, 0), 0), 0)::float8 AS avg_ms,"                          \
 	" to_json(coalesce(array_agg(DISTINCT i.agent_id ORDER BY i.agent_id)"                     \
 	"   FILTER (WHERE i.status = 'in_progress' AND i.agent_id IS NOT NULL),"                   \
 	"   '{}')) AS agents"
 
+#define STATS_JOINS                                                                                \
+	" LEFT JOIN queue_items i ON i.queue_id = q.id"                                            \
+	" LEFT JOIN queue_item_counters c ON c.queue_id = q.id"
+
+/* run_after of new items from $n (epoch ms or NULL) and $n+1 (delay s). */
+#define RUN_AFTER(ms, delay)                                                                       \
+	"coalesce(to_timestamp(" ms "::bigint / 1000.0), now() + make_interval(secs => " delay     \
+	"::int))"
+
+/* clang-format off */
 static struct store_stmt st_enqueue_ticket = {
 	"item_enqueue_ticket",
-	"SELECT " ITEM_COLS " FROM flow_enqueue_ticket($1, $2, $3, $4) i ORDER BY i.id",
-	4,
+	"SELECT " ITEM_COLS " FROM flow_enqueue_ticket($1, $2, $3::int, $4::boolean, "
+	RUN_AFTER("$5", "$6") ", $7::int) i ORDER BY i.id",
+	7,
 	0,
 };
 
 static struct store_stmt st_enqueue_task = {
 	"item_enqueue_task",
-	"SELECT " ITEM_COLS " FROM flow_enqueue_task($1, $2, $3) i",
-	3,
+	"SELECT " ITEM_COLS " FROM flow_enqueue_task($1, $2, $3::int, "
+	RUN_AFTER("$4", "$5") ", $6::int) i",
+	6,
 	0,
 };
+/* clang-format on */
 
 static struct store_stmt st_dequeue_ticket = {
 	"item_dequeue_ticket",
@@ -71,8 +84,8 @@ static struct store_stmt st_dequeue_task = {
 
 static struct store_stmt st_claim = {
 	"item_claim",
-	"SELECT " ITEM_COLS " FROM flow_claim($1, $2, $3) i",
-	3,
+	"SELECT " ITEM_COLS " FROM flow_claim($1, $2, $3, $4::int) i",
+	4,
 	0,
 };
 
@@ -89,22 +102,43 @@ static struct store_stmt st_idle = {
 
 static struct store_stmt st_complete = {
 	"item_complete",
-	"SELECT " ITEM_COLS " FROM flow_complete($1, $2, $3::jsonb) i",
-	3,
+	"SELECT " ITEM_COLS " FROM flow_complete($1, $2, $3::jsonb, $4, $5::int) i",
+	5,
 	0,
 };
 
 static struct store_stmt st_fail = {
 	"item_fail",
-	"SELECT " ITEM_COLS " FROM flow_fail($1, $2) i",
-	2,
+	"SELECT " ITEM_COLS " FROM flow_fail($1, $2, $3::boolean, $4::int, $5::int, $6, $7::int) i",
+	7,
+	0,
+};
+
+static struct store_stmt st_retry_ids = {
+	"item_retry_ids",
+	"SELECT " ITEM_COLS " FROM flow_retry_items($1::bigint[]) i ORDER BY i.id",
+	1,
+	0,
+};
+
+static struct store_stmt st_retry_queue = {
+	"item_retry_queue",
+	"SELECT " ITEM_COLS " FROM flow_retry_queue($1) i ORDER BY i.id",
+	1,
+	0,
+};
+
+static struct store_stmt st_cancel = {
+	"item_cancel",
+	"SELECT " ITEM_COLS " FROM flow_cancel_items($1::bigint[]) i ORDER BY i.id",
+	1,
 	0,
 };
 
 static struct store_stmt st_stats = {
 	"item_stats",
-	"SELECT " STATS_COLS " FROM queues q LEFT JOIN queue_items i ON i.queue_id = q.id"
-	" WHERE q.id = $1 GROUP BY q.id",
+	"SELECT " STATS_COLS " FROM queues q" STATS_JOINS
+	" WHERE q.id = $1 GROUP BY q.id, c.queue_id",
 	1,
 	0,
 };
@@ -114,9 +148,8 @@ static struct store_stmt st_stats = {
 static struct store_stmt st_stats_project = {
 	"item_stats_project",
 	"SELECT " STATS_COLS " FROM projects p"
-	" LEFT JOIN queues q ON q.project_id = p.id"
-	" LEFT JOIN queue_items i ON i.queue_id = q.id"
-	" WHERE p.id = $1 GROUP BY p.id, q.id ORDER BY q.id",
+	" LEFT JOIN queues q ON q.project_id = p.id" STATS_JOINS
+	" WHERE p.id = $1 GROUP BY p.id, q.id, c.queue_id ORDER BY q.id",
 	1,
 	0,
 };
@@ -129,7 +162,7 @@ static void opt_i64(const PGresult *res, int row, const char *col, protobuf_c_bo
 	*v = store_i64(res, row, col);
 }
 
-static Flow__V1__QueueItem *item_from_row(struct flow_req *r, const PGresult *res, int row)
+Flow__V1__QueueItem *store_item_from_row(struct flow_req *r, const PGresult *res, int row)
 {
 	Flow__V1__QueueItem *it = arena_alloc(r->arena, sizeof(*it));
 
@@ -167,7 +200,7 @@ static int items_result(struct flow_req *r, PGresult *res, Flow__V1__QueueItem *
 	Flow__V1__QueueItem **v = arena_alloc(r->arena, sizeof(*v) * (size_t)(rows + 1));
 
 	for (int i = 0; v != NULL && i < rows; i++)
-		if ((v[i] = item_from_row(r, res, i)) == NULL)
+		if ((v[i] = store_item_from_row(r, res, i)) == NULL)
 			v = NULL;
 	PQclear(res);
 	if (v == NULL)
@@ -199,28 +232,42 @@ static const char *p_priority(struct flow_req *r, int priority)
 	return priority < 0 ? NULL : store_p_int(r, priority);
 }
 
-int store_item_enqueue_ticket(struct flow_req *r, int64_t queue_id, int64_t ticket_id, int priority,
-			      bool include_tasks, Flow__V1__QueueItem ***out, size_t *n)
+/* Parameters run_after ms, delay s, max attempts of o into p[0..2];
+ * false when out of memory. */
+static bool enqueue_params(struct flow_req *r, const struct store_enqueue_opts *o, const char **p)
 {
-	const char *p[4] = { store_p_i64(r, queue_id), store_p_i64(r, ticket_id),
-			     p_priority(r, priority), store_p_bool(include_tasks) };
+	p[0] = o->run_after > 0 ? store_p_i64(r, o->run_after) : NULL;
+	p[1] = store_p_int(r, o->delay_s);
+	p[2] = o->max_attempts > 0 ? store_p_int(r, o->max_attempts) : NULL;
+	return (o->run_after <= 0 || p[0] != NULL) && p[1] != NULL &&
+	       (o->max_attempts <= 0 || p[2] != NULL);
+}
+
+int store_item_enqueue_ticket(struct flow_req *r, int64_t queue_id, int64_t ticket_id,
+			      const struct store_enqueue_opts *o, Flow__V1__QueueItem ***out,
+			      size_t *n)
+{
+	const char *p[7] = { store_p_i64(r, queue_id), store_p_i64(r, ticket_id),
+			     p_priority(r, o->priority), store_p_bool(o->include_tasks) };
 	PGresult *res;
 	int rv;
 
-	if (p[0] == NULL || p[1] == NULL || (priority >= 0 && p[2] == NULL))
+	if (p[0] == NULL || p[1] == NULL || (o->priority >= 0 && p[2] == NULL) ||
+	    !enqueue_params(r, o, &p[4]))
 		return req_error(r, FLOW_RESOURCE_EXHAUSTED, "out of memory");
 	if ((rv = store_exec(r, &st_enqueue_ticket, p, &res)) != FLOW_OK)
 		return rv;
 	return items_result(r, res, out, n);
 }
 
-int store_item_enqueue_task(struct flow_req *r, int64_t queue_id, int64_t task_id, int priority,
-			    Flow__V1__QueueItem **out)
+int store_item_enqueue_task(struct flow_req *r, int64_t queue_id, int64_t task_id,
+			    const struct store_enqueue_opts *o, Flow__V1__QueueItem **out)
 {
-	const char *p[3] = { store_p_i64(r, queue_id), store_p_i64(r, task_id),
-			     p_priority(r, priority) };
+	const char *p[6] = { store_p_i64(r, queue_id), store_p_i64(r, task_id),
+			     p_priority(r, o->priority) };
 
-	if (p[0] == NULL || p[1] == NULL || (priority >= 0 && p[2] == NULL))
+	if (p[0] == NULL || p[1] == NULL || (o->priority >= 0 && p[2] == NULL) ||
+	    !enqueue_params(r, o, &p[3]))
 		return req_error(r, FLOW_RESOURCE_EXHAUSTED, "out of memory");
 	return one_item(r, &st_enqueue_task, p, out);
 }
@@ -267,15 +314,16 @@ int store_item_dequeue_task(struct flow_req *r, int64_t task_id, int64_t *remove
 }
 
 int store_item_claim(struct flow_req *r, int64_t queue_id, const char *owner, const char *agent,
-		     Flow__V1__QueueItem **out)
+		     int lease_s, Flow__V1__QueueItem **out)
 {
-	const char *p[3] = { store_p_i64(r, queue_id), owner, agent };
+	const char *p[4] = { store_p_i64(r, queue_id), owner, agent,
+			     lease_s > 0 ? store_p_int(r, lease_s) : NULL };
 	Flow__V1__QueueItem **v;
 	PGresult *res;
 	size_t n;
 	int rv;
 
-	if (p[0] == NULL)
+	if (p[0] == NULL || (lease_s > 0 && p[3] == NULL))
 		return req_error(r, FLOW_RESOURCE_EXHAUSTED, "out of memory");
 	if ((rv = store_exec(r, &st_claim, p, &res)) != FLOW_OK)
 		return rv;
@@ -332,23 +380,69 @@ int store_item_idle_reason(struct flow_req *r, int64_t queue_id, const char *age
 	return FLOW_OK;
 }
 
-int store_item_complete(struct flow_req *r, int64_t id, const char *notes, const char *metadata,
-			Flow__V1__QueueItem **out)
+static int finish_complete(struct flow_req *r, const struct store_outcome *o, const char *id,
+			   const char *attempt, Flow__V1__QueueItem **out)
 {
-	const char *p[3] = { store_p_i64(r, id), notes, metadata };
+	const char *p[5] = { id, o->notes, o->metadata, o->owner, attempt };
 
-	if (p[0] == NULL)
-		return req_error(r, FLOW_RESOURCE_EXHAUSTED, "out of memory");
 	return one_item(r, &st_complete, p, out);
 }
 
-int store_item_fail(struct flow_req *r, int64_t id, const char *error, Flow__V1__QueueItem **out)
+static int finish_fail(struct flow_req *r, const struct store_outcome *o, const char *id,
+		       const char *attempt, Flow__V1__QueueItem **out)
 {
-	const char *p[2] = { store_p_i64(r, id), error };
+	const char *p[7] = { id,
+			     o->error,
+			     store_p_bool(o->retryable),
+			     store_p_int(r, flow_settings.retry_base_ms),
+			     store_p_int(r, flow_settings.retry_max_ms),
+			     o->owner,
+			     attempt };
 
-	if (p[0] == NULL)
+	if (p[3] == NULL || p[4] == NULL)
 		return req_error(r, FLOW_RESOURCE_EXHAUSTED, "out of memory");
 	return one_item(r, &st_fail, p, out);
+}
+
+int store_item_finish(struct flow_req *r, const struct store_outcome *o, Flow__V1__QueueItem **out)
+{
+	const char *id = store_p_i64(r, o->id);
+	const char *attempt = o->attempt > 0 ? store_p_int(r, o->attempt) : NULL;
+
+	if (id == NULL || (o->attempt > 0 && attempt == NULL))
+		return req_error(r, FLOW_RESOURCE_EXHAUSTED, "out of memory");
+	if (o->success)
+		return finish_complete(r, o, id, attempt, out);
+	return finish_fail(r, o, id, attempt, out);
+}
+
+/* Runs st with one parameter p0 and returns its items. */
+static int items_stmt(struct flow_req *r, struct store_stmt *st, const char *p0,
+		      Flow__V1__QueueItem ***out, size_t *n)
+{
+	const char *p[1] = { p0 };
+	PGresult *res;
+	int rv;
+
+	if (p0 == NULL)
+		return req_error(r, FLOW_RESOURCE_EXHAUSTED, "out of memory");
+	if ((rv = store_exec(r, st, p, &res)) != FLOW_OK)
+		return rv;
+	return items_result(r, res, out, n);
+}
+
+int store_item_retry(struct flow_req *r, const int64_t *ids, size_t n, int64_t queue_id,
+		     Flow__V1__QueueItem ***out, size_t *n_out)
+{
+	if (n > 0)
+		return items_stmt(r, &st_retry_ids, store_p_i64_array(r, ids, n), out, n_out);
+	return items_stmt(r, &st_retry_queue, store_p_i64(r, queue_id), out, n_out);
+}
+
+int store_item_cancel(struct flow_req *r, const int64_t *ids, size_t n, Flow__V1__QueueItem ***out,
+		      size_t *n_out)
+{
+	return items_stmt(r, &st_cancel, store_p_i64_array(r, ids, n), out, n_out);
 }
 
 static void stats_rate(Flow__V1__QueueStats *s)

@@ -8,9 +8,7 @@
 #include "store/store.h"
 #include "store/tickets.h"
 
-#define PROJECT_COLS                                                                           \
-	"p.id, p.name, p.path, p.description, flow_ms(p.created_at) AS created, "              \
-	"flow_ms(p.updated_at) AS updated"
+#define PROJECT_COLS STORE_PROJECT_COLS
 
 static struct store_stmt st_get = {
 	"project_get",
@@ -72,8 +70,8 @@ static struct store_stmt st_overview = {
 	0,
 };
 
-static int project_from_row(struct flow_req *r, const PGresult *res, int row,
-			    Flow__V1__Project **out)
+int store_project_from_row(struct flow_req *r, const PGresult *res, int row,
+			   Flow__V1__Project **out)
 {
 	Flow__V1__Project *p = SERVICE_NEW(r, Flow__V1__Project, flow__v1__project__descriptor);
 
@@ -103,7 +101,7 @@ static int one_project(struct flow_req *r, struct store_stmt *st, const char *co
 	snprintf(nf, sizeof(nf), "project %" PRId64 " not found", id);
 	if ((rv = store_exec_row(r, st, p, nf, &res)) != FLOW_OK)
 		return rv;
-	rv = project_from_row(r, res, 0, out);
+	rv = store_project_from_row(r, res, 0, out);
 	PQclear(res);
 	return rv;
 }
@@ -133,7 +131,7 @@ int store_projects_list(struct flow_req *r, Flow__V1__Project ***out, size_t *n)
 		return req_error(r, FLOW_RESOURCE_EXHAUSTED, "out of memory");
 	}
 	for (int i = 0; i < rows && rv == FLOW_OK; i++)
-		if ((rv = project_from_row(r, res, i, &(*out)[i])) == FLOW_OK)
+		if ((rv = store_project_from_row(r, res, i, &(*out)[i])) == FLOW_OK)
 			*n = (size_t)i + 1;
 	PQclear(res);
 	return rv;
@@ -203,7 +201,7 @@ static int overview_rows(struct flow_req *r, const PGresult *res,
 	int rows = PQntuples(res);
 	int rv;
 
-	if ((rv = project_from_row(r, res, 0, &o->project)) != FLOW_OK)
+	if ((rv = store_project_from_row(r, res, 0, &o->project)) != FLOW_OK)
 		return rv;
 	o->has_open_ticket_count = o->has_in_progress_ticket_count = true;
 	o->has_closed_ticket_count = true;

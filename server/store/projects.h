@@ -13,9 +13,20 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <libpq-fe.h>
+
 #include "flow/v1/model.pb-c.h"
 #include "flow/v1/project_manager.pb-c.h"
 #include "req.h"
+
+/* Select list of a project row aliased `p`, as store_project_from_row reads it. */
+#define STORE_PROJECT_COLS                                                                         \
+	"p.id, p.name, p.path, p.description, flow_ms(p.created_at) AS created, "                  \
+	"flow_ms(p.updated_at) AS updated"
+
+/* Builds a project from row `row` of res (columns of STORE_PROJECT_COLS). */
+int store_project_from_row(struct flow_req *r, const PGresult *res, int row,
+			   Flow__V1__Project **out);
 
 int store_project_get(struct flow_req *r, int64_t id, Flow__V1__Project **out);
 

@@ -8,7 +8,7 @@
 
 #define QUEUE_COLS                                                                                 \
 	"q.id, q.project_id, q.name, q.description, q.max_parallel_items, q.is_active, "           \
-	"q.lease_seconds, q.max_attempts, flow_ms(q.created_at) AS created, "                      \
+	"q.lease_seconds, q.max_attempts, q.default_agent_id, flow_ms(q.created_at) AS created, "  \
 	"flow_ms(q.updated_at) AS updated"
 
 /* Always one row: whether the project exists, and the new queue (NULL
@@ -17,12 +17,12 @@ static struct store_stmt st_create = {
 	"queue_create",
 	"WITH p AS (SELECT id FROM projects WHERE id = $1),"
 	" q AS (INSERT INTO queues (project_id, name, description, max_parallel_items,"
-	"                           lease_seconds, max_attempts)"
-	"       SELECT p.id, $2, coalesce($3, ''), $4::int, $5::int, $6::int FROM p"
+	"                           lease_seconds, max_attempts, default_agent_id)"
+	"       SELECT p.id, $2, coalesce($3, ''), $4::int, $5::int, $6::int, nullif($7, '') FROM p"
 	"       ON CONFLICT (project_id, name) DO NOTHING RETURNING *)"
 	" SELECT EXISTS (SELECT 1 FROM p) AS project_found, " QUEUE_COLS
 	" FROM (SELECT 1) one LEFT JOIN q ON true",
-	6,
+	7,
 	0,
 };
 
@@ -54,9 +54,11 @@ static struct store_stmt st_update = {
 	" max_parallel_items = coalesce($4::int, q.max_parallel_items),"
 	" is_active = coalesce($5::boolean, q.is_active),"
 	" lease_seconds = coalesce($6::int, q.lease_seconds),"
-	" max_attempts = coalesce($7::int, q.max_attempts)"
+	" max_attempts = coalesce($7::int, q.max_attempts),"
+	" default_agent_id = CASE WHEN $8::text IS NULL THEN q.default_agent_id"
+	"                         ELSE nullif($8, '') END"
 	" WHERE q.id = $1 RETURNING " QUEUE_COLS,
-	7,
+	8,
 	0,
 };
 
@@ -85,6 +87,7 @@ static Flow__V1__Queue *queue_from_row(struct flow_req *r, const PGresult *res, 
 	q->is_active = store_bool(res, row, "is_active");
 	q->lease_seconds = store_int(res, row, "lease_seconds");
 	q->max_attempts = store_int(res, row, "max_attempts");
+	q->default_agent_id = store_text(r, res, row, "default_agent_id");
 	q->created = store_i64(res, row, "created");
 	q->updated = store_i64(res, row, "updated");
 	if (q->name == NULL || q->description == NULL)
@@ -106,13 +109,14 @@ static int queue_result(struct flow_req *r, PGresult *res, Flow__V1__Queue **out
 
 int store_queue_create(struct flow_req *r, const struct store_queue_new *q, Flow__V1__Queue **out)
 {
-	const char *p[6] = {
+	const char *p[7] = {
 		store_p_i64(r, q->project_id),
 		q->name,
 		q->description,
 		store_p_int(r, q->max_parallel_items),
 		store_p_int(r, q->lease_seconds),
 		store_p_int(r, q->max_attempts),
+		q->default_agent_id,
 	};
 	PGresult *res;
 	int rv;
@@ -204,7 +208,7 @@ static int name_taken(struct flow_req *r, int64_t id, const char *name)
 int store_queue_update(struct flow_req *r, int64_t id, const struct store_queue_change *c,
 		       Flow__V1__Queue **out)
 {
-	const char *p[7] = {
+	const char *p[8] = {
 		store_p_i64(r, id),
 		c->name,
 		c->description,
@@ -212,6 +216,7 @@ int store_queue_update(struct flow_req *r, int64_t id, const struct store_queue_
 		c->has_is_active ? store_p_bool(c->is_active) : NULL,
 		c->has_lease_seconds ? store_p_int(r, c->lease_seconds) : NULL,
 		c->has_max_attempts ? store_p_int(r, c->max_attempts) : NULL,
+		c->default_agent_id,
 	};
 	const char *nf = arena_printf(r->arena, "queue %" PRId64 " not found", id);
 	PGresult *res;

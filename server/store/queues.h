@@ -26,6 +26,7 @@ struct store_queue_new {
 	int max_parallel_items;
 	int lease_seconds;
 	int max_attempts;
+	const char *default_agent_id; /* NULL or empty: none */
 };
 
 /*
@@ -50,6 +51,7 @@ struct store_queue_change {
 	bool is_active;
 	int lease_seconds;
 	int max_attempts;
+	const char *default_agent_id; /* NULL: unchanged; empty: cleared */
 };
 
 /* Applies c in one statement. FLOW_NOT_FOUND, or FLOW_ALREADY_EXISTS when

@@ -254,7 +254,7 @@ const char *store_p_text_array(struct flow_req *r, char **v, size_t n)
 	char *out, *o;
 
 	for (size_t i = 0; i < n; i++)
-		len += 2 * strlen(v[i] ? v[i] : "") + 3;
+		len += 2 * strlen(v[i] ? v[i] : "") + 5;
 	out = arena_alloc(r->arena, len);
 	if (out == NULL)
 		return NULL;
@@ -263,8 +263,13 @@ const char *store_p_text_array(struct flow_req *r, char **v, size_t n)
 	for (size_t i = 0; i < n; i++) {
 		if (i)
 			*o++ = ',';
+		if (v[i] == NULL) {
+			memcpy(o, "NULL", 4);
+			o += 4;
+			continue;
+		}
 		*o++ = '"';
-		for (const char *s = v[i] ? v[i] : ""; *s; s++) {
+		for (const char *s = v[i]; *s; s++) {
 			if (*s == '"' || *s == '\\')
 				*o++ = '\\';
 			*o++ = *s;

@@ -69,7 +69,8 @@ const char *store_p_i64(struct flow_req *r, int64_t v);
 const char *store_p_int(struct flow_req *r, int v);
 const char *store_p_double(struct flow_req *r, double v);
 const char *store_p_bool(bool v);
-/* A PostgreSQL array literal of strings / int64s, elements quoted as needed. */
+/* A PostgreSQL array literal of strings / int64s, elements quoted as needed;
+ * a NULL string is an SQL NULL element. */
 const char *store_p_text_array(struct flow_req *r, char **v, size_t n);
 const char *store_p_i64_array(struct flow_req *r, const int64_t *v, size_t n);
 

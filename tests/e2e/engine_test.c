@@ -485,7 +485,7 @@ static void test_delay_dependencies_routing(void **state)
 {
 	char conf[2048];
 	int64_t queue = mk_queue("order", 4, 30, 3), delayed, a, b, ticket;
-	const char *l1 = tmp_file("alpha.log"), *l2 = tmp_file("beta.log");
+	const char *l1 = tmp_file("alpha-agent.log"), *l2 = tmp_file("beta-agent.log");
 	pid_t w1, w2;
 	char *s;
 

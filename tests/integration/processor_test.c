@@ -17,6 +17,7 @@
 
 #include "flow/v1/flow_manager.pb-c.h"
 #include "services/handlers.h"
+#include "settings.h"
 #include "status.h"
 #include "ts_store.h"
 
@@ -326,7 +327,9 @@ static void test_ticket_item_reply(void **state)
 	assert_string_equal(n->item->lease_owner, "processor");
 	assert_int_equal(n->item->attempt, 1);
 	assert_true(n->item->has_started_at && n->item->has_lease_expires);
-	assert_int_equal(n->item->lease_expires - n->item->started_at, 30000);
+	/* a processor claim's lease is --processor-lease, not the queue's */
+	assert_int_equal(n->item->lease_expires - n->item->started_at,
+			 (int64_t)flow_settings.processor_lease_s * 1000);
 	assert_non_null(n->ticket);
 	assert_int_equal(n->ticket->id, t);
 	assert_string_equal(n->ticket->title, "a ticket");

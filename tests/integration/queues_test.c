@@ -321,7 +321,7 @@ static void test_queue_bad_input(void **state)
 	u.queue_id = qid;
 	assert_req_error(ts_r, ts_call(ts_r, h_update_queue, &u, &q), FLOW_INVALID_ARGUMENT,
 			 "nothing to update: give at least one of name, description, "
-			 "maxParallelItems, isActive, leaseSeconds, maxAttempts");
+			 "maxParallelItems, isActive, leaseSeconds, maxAttempts, defaultAgentId");
 	u.name = "";
 	assert_req_error(ts_r, ts_call(ts_r, h_update_queue, &u, &q), FLOW_INVALID_ARGUMENT,
 			 "name is required");

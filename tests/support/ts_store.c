@@ -340,3 +340,75 @@ Flow__V1__GetNextResponse *ts_get_next(struct flow_req *r, int64_t queue, const 
 	assert_non_null(res->message);
 	return res;
 }
+
+/* Splits the comma-separated list csv into an arena array; *n its length. */
+static char **split_agents(struct flow_req *r, const char *csv, size_t *n)
+{
+	char *copy = arena_strdup(r->arena, csv), *save = NULL;
+	char **v = arena_alloc(r->arena, sizeof(char *) * (strlen(csv) + 1));
+
+	assert_non_null(copy);
+	assert_non_null(v);
+	*n = 0;
+	for (char *t = strtok_r(copy, ",", &save); t != NULL; t = strtok_r(NULL, ",", &save))
+		v[(*n)++] = t;
+	return v;
+}
+
+int64_t ts_register_worker(struct flow_req *r, const char *agents)
+{
+	Flow__V1__RegisterWorkerRequest req = FLOW__V1__REGISTER_WORKER_REQUEST__INIT;
+	Flow__V1__RegisterWorkerResponse *res;
+
+	req.name = "test-worker";
+	req.agent_ids = split_agents(r, agents, &req.n_agent_ids);
+	req.has_capacity = true;
+	req.capacity = 4;
+	res = call_ok(r, h_register_worker, &req);
+	assert_true(res->has_worker_id && res->worker_id > 0);
+	return res->worker_id;
+}
+
+int ts_claim(struct flow_req *r, int64_t worker, const char *agents, int max_items, int64_t queue,
+	     int wait_ms, Flow__V1__ClaimResponse **res)
+{
+	Flow__V1__ClaimRequest req = FLOW__V1__CLAIM_REQUEST__INIT;
+
+	req.has_worker_id = req.has_max_items = true;
+	req.worker_id = worker;
+	req.max_items = max_items;
+	if (agents != NULL)
+		req.agent_ids = split_agents(r, agents, &req.n_agent_ids);
+	req.has_queue_id = queue > 0;
+	req.queue_id = queue;
+	req.has_wait_ms = wait_ms > 0;
+	req.wait_ms = wait_ms;
+	return ts_call(r, h_claim, &req, res);
+}
+
+int ts_worker_complete(struct flow_req *r, int64_t worker, int64_t item, int attempt,
+		       const char *notes, Flow__V1__QueueItem **out)
+{
+	Flow__V1__CompleteRequest req = FLOW__V1__COMPLETE_REQUEST__INIT;
+
+	req.has_worker_id = req.has_queue_item_id = req.has_attempt = true;
+	req.worker_id = worker;
+	req.queue_item_id = item;
+	req.attempt = attempt;
+	req.completion_notes = (char *)notes;
+	return ts_call(r, h_worker_complete, &req, out);
+}
+
+int ts_worker_fail(struct flow_req *r, int64_t worker, int64_t item, int attempt, const char *error,
+		   bool retryable, Flow__V1__QueueItem **out)
+{
+	Flow__V1__FailRequest req = FLOW__V1__FAIL_REQUEST__INIT;
+
+	req.has_worker_id = req.has_queue_item_id = req.has_attempt = req.has_retryable = true;
+	req.worker_id = worker;
+	req.queue_item_id = item;
+	req.attempt = attempt;
+	req.error = (char *)error;
+	req.retryable = retryable;
+	return ts_call(r, h_worker_fail, &req, out);
+}

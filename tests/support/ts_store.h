@@ -15,10 +15,12 @@
 #ifndef FLOW_TS_STORE_H
 #define FLOW_TS_STORE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "flow/v1/flow_manager.pb-c.h"
+#include "flow/v1/worker.pb-c.h"
 #include "req.h"
 #include "service.h"
 
@@ -142,5 +144,21 @@ int ts_fail_item(struct flow_req *r, int64_t item, const char *error, Flow__V1__
  * that says whether it found an item and has a message.
  */
 Flow__V1__GetNextResponse *ts_get_next(struct flow_req *r, int64_t queue, const char *agent);
+
+/*
+ * WorkerService calls. ts_register_worker must succeed and returns the
+ * worker id; agents is a comma-separated list ("noop,coder"). The others
+ * return the handler's code with the reply in *res / *out (may be NULL).
+ */
+int64_t ts_register_worker(struct flow_req *r, const char *agents);
+/* Claim; queue 0: any queue; agents NULL: the registered ones. */
+int ts_claim(struct flow_req *r, int64_t worker, const char *agents, int max_items, int64_t queue,
+	     int wait_ms, Flow__V1__ClaimResponse **res);
+/* Complete; notes may be NULL. */
+int ts_worker_complete(struct flow_req *r, int64_t worker, int64_t item, int attempt,
+		       const char *notes, Flow__V1__QueueItem **out);
+/* Fail. */
+int ts_worker_fail(struct flow_req *r, int64_t worker, int64_t item, int attempt, const char *error,
+		   bool retryable, Flow__V1__QueueItem **out);
 
 #endif

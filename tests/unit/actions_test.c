@@ -492,6 +492,147 @@ static void test_enqueue_dequeue_reorder_delete(void **state)
 	action_request_clear(&r);
 }
 
+/* ---- queue engine: retry, cancel, delays, attempts, default agent ---- */
+
+static void test_queue_items_retry(void **state)
+{
+	struct action_request r =
+	    build_ok("flow_manager",
+		     "{\"action\":\"queue_items_retry\",\"data\":{\"queueItemIds\":[7,\"8\"]}}",
+		     FM "RetryItems");
+	Flow__V1__RetryItemsRequest *q = (Flow__V1__RetryItemsRequest *)r.msg;
+
+	(void)state;
+	assert_int_equal(q->n_queue_item_ids, 2);
+	assert_int_equal(q->queue_item_ids[0], 7);
+	assert_int_equal(q->queue_item_ids[1], 8);
+	assert_false(q->has_queue_id);
+	action_request_clear(&r);
+
+	r = build_ok("flow_manager",
+		     "{\"action\":\"queue_items_retry\",\"queueId\":3,\"projectId\":1}",
+		     FM "RetryItems");
+	q = (Flow__V1__RetryItemsRequest *)r.msg;
+	assert_true(q->has_queue_id);
+	assert_int_equal(q->queue_id, 3);
+	assert_int_equal(q->n_queue_item_ids, 0);
+	action_request_clear(&r);
+
+	r = build_ok("flow_manager", "{\"action\":\"queue_items_retry\",\"itemId\":\"12\"}",
+		     FM "RetryItems");
+	q = (Flow__V1__RetryItemsRequest *)r.msg;
+	assert_int_equal(q->n_queue_item_ids, 1);
+	assert_int_equal(q->queue_item_ids[0], 12);
+	action_request_clear(&r);
+
+	build_err("flow_manager", "{\"action\":\"queue_items_retry\"}",
+		  "queue_items_retry requires data.queueItemIds or queueId (or itemId)");
+	build_err("flow_manager", "{\"action\":\"queue_items_retry\",\"itemId\":0}",
+		  "itemId: expected a positive integer, got 0");
+	build_err("flow_manager",
+		  "{\"action\":\"queue_items_retry\",\"data\":{\"queueItemIds\":[\"x\"]}}",
+		  "data.queueItemIds");
+}
+
+static void test_queue_items_cancel(void **state)
+{
+	struct action_request r = build_ok(
+	    "flow_manager", "{\"action\":\"queue_items_cancel\",\"itemId\":7,\"queueId\":2}",
+	    FM "CancelItems");
+	Flow__V1__CancelItemsRequest *q = (Flow__V1__CancelItemsRequest *)r.msg;
+
+	(void)state;
+	assert_int_equal(q->n_queue_item_ids, 1);
+	assert_int_equal(q->queue_item_ids[0], 7);
+	action_request_clear(&r);
+
+	r = build_ok("flow_manager",
+		     "{\"action\":\"queue_items_cancel\",\"queueItemId\":9,"
+		     "\"data\":{\"queueItemIds\":[4,5]}}",
+		     FM "CancelItems");
+	q = (Flow__V1__CancelItemsRequest *)r.msg;
+	assert_int_equal(q->n_queue_item_ids, 3);
+	assert_int_equal(q->queue_item_ids[0], 4);
+	assert_int_equal(q->queue_item_ids[1], 5);
+	assert_int_equal(q->queue_item_ids[2], 9);
+	action_request_clear(&r);
+
+	r = build_ok("flow_manager",
+		     "{\"action\":\"queue_items_cancel\",\"data\":{\"queueItemId\":6}}",
+		     FM "CancelItems");
+	q = (Flow__V1__CancelItemsRequest *)r.msg;
+	assert_int_equal(q->n_queue_item_ids, 1);
+	assert_int_equal(q->queue_item_ids[0], 6);
+	action_request_clear(&r);
+
+	build_err("flow_manager", "{\"action\":\"queue_items_cancel\",\"queueId\":2}",
+		  "queue_items_cancel requires data.queueItemIds (or itemId)");
+	build_err("flow_manager",
+		  "{\"action\":\"queue_items_cancel\",\"itemId\":3,\"queueItemId\":4}",
+		  "are both given, with different values");
+	build_err("flow_manager",
+		  "{\"action\":\"queue_items_cancel\",\"itemId\":3,\"data\":{\"queueItemIds\":5}}",
+		  "data.queueItemIds: expected an array of ids");
+}
+
+static void test_engine_data_fields(void **state)
+{
+	struct action_request r =
+	    build_ok("flow_manager",
+		     "{\"action\":\"queues_add_item\",\"queueId\":1,\"data\":{\"taskId\":3,"
+		     "\"delaySeconds\":60,\"maxAttempts\":5}}",
+		     FM "EnqueueTask");
+	Flow__V1__EnqueueTaskRequest *t = (Flow__V1__EnqueueTaskRequest *)r.msg;
+
+	(void)state;
+	assert_true(t->has_delay_seconds && t->has_max_attempts);
+	assert_int_equal(t->delay_seconds, 60);
+	assert_int_equal(t->max_attempts, 5);
+	assert_false(t->has_run_after);
+	action_request_clear(&r);
+
+	r = build_ok("flow_manager",
+		     "{\"action\":\"enqueue_ticket\",\"queueId\":1,\"ticketId\":2,\"data\":{"
+		     "\"runAfter\":1893456000000,\"includeTasks\":true}}",
+		     FM "EnqueueTicket");
+	Flow__V1__EnqueueTicketRequest *e = (Flow__V1__EnqueueTicketRequest *)r.msg;
+
+	assert_true(e->has_run_after);
+	assert_int_equal(e->run_after, 1893456000000LL);
+	action_request_clear(&r);
+
+	r = build_ok("flow_manager",
+		     "{\"action\":\"queues_create\",\"projectId\":1,\"data\":{\"name\":\"q\","
+		     "\"leaseSeconds\":60,\"maxAttempts\":4,\"defaultAgentId\":\"coder\"}}",
+		     FM "CreateQueue");
+	Flow__V1__CreateQueueRequest *c = (Flow__V1__CreateQueueRequest *)r.msg;
+
+	assert_int_equal(c->lease_seconds, 60);
+	assert_int_equal(c->max_attempts, 4);
+	assert_string_equal(c->default_agent_id, "coder");
+	action_request_clear(&r);
+
+	r = build_ok(
+	    "flow_manager",
+	    "{\"action\":\"queues_update\",\"queueId\":1,\"data\":{\"defaultAgentId\":\"\","
+	    "\"leaseSeconds\":5}}",
+	    FM "UpdateQueue");
+	Flow__V1__UpdateQueueRequest *u = (Flow__V1__UpdateQueueRequest *)r.msg;
+
+	assert_string_equal(u->default_agent_id, "");
+	assert_int_equal(u->lease_seconds, 5);
+	action_request_clear(&r);
+
+	r = build_ok("flow_manager",
+		     "{\"action\":\"processor_fail\",\"itemId\":7,\"data\":{\"error\":\"flaky\","
+		     "\"retryable\":true}}",
+		     FM "FailItem");
+	Flow__V1__FailItemRequest *f = (Flow__V1__FailItemRequest *)r.msg;
+
+	assert_true(f->has_retryable && f->retryable);
+	action_request_clear(&r);
+}
+
 /* Every example in the table builds, and every method resolves. */
 static void test_table_examples(void **state)
 {
@@ -688,6 +829,9 @@ int main(void)
 		cmocka_unit_test(test_ticket_priority_name_and_update),
 		cmocka_unit_test(test_queue_update_status),
 		cmocka_unit_test(test_enqueue_dequeue_reorder_delete),
+		cmocka_unit_test(test_queue_items_retry),
+		cmocka_unit_test(test_queue_items_cancel),
+		cmocka_unit_test(test_engine_data_fields),
 		cmocka_unit_test(test_table_examples),
 		cmocka_unit_test(test_errors_missing_and_unknown),
 		cmocka_unit_test(test_errors_types),

@@ -1,0 +1,417 @@
+/* workers.c - the worker path of the queue engine. See workers.h. */
+#include "store/workers.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "settings.h"
+#include "status.h"
+#include "store/projects.h"
+#include "store/store.h"
+#include "store/tasks.h"
+#include "store/tickets.h"
+
+static struct store_stmt st_register = {
+	"worker_register",
+	"INSERT INTO workers (name, agent_ids, capacity) VALUES ($1, $2::text[], $3::int)"
+	" RETURNING id, (SELECT coalesce(min(lease_seconds), 30) FROM queues) AS min_lease",
+	3,
+	0,
+};
+
+static struct store_stmt st_claim = {
+	"worker_claim",
+	"SELECT " STORE_ITEM_COLS ","
+	" extract(epoch FROM i.lease_expires_at - i.started_at)::int AS lease_seconds"
+	" FROM flow_claim_worker($1, $2, $3::text[], $4::int, $5) i"
+	" ORDER BY i.priority DESC, i.id",
+	5,
+	0,
+};
+
+/*
+ * The context of claimed items in one result: the tickets $1, the tasks $2
+ * and the tickets' projects, one kind a row; each row has the columns its
+ * kind's store_*_from_row reads (the others NULL). Tickets come first
+ * (kind DESC: ticket, task, project), so projects find their tickets.
+ */
+static struct store_stmt st_context = {
+	"worker_claim_context",
+	"WITH t AS (SELECT * FROM tickets WHERE id = ANY ($1::bigint[]))"
+	" SELECT 'ticket' AS kind, t.id, t.project_id, NULL::bigint AS ticket_id, t.title,"
+	"  t.overview, t.status, t.priority, to_json(t.tags) AS tags,"
+	"  to_json(t.suggested_file_ids) AS suggested_file_ids,"
+	"  to_json(t.suggested_agent_ids) AS suggested_agent_ids, NULL::text AS content,"
+	"  NULL::text AS description, NULL::boolean AS done, NULL::int AS order_index,"
+	"  NULL::float8 AS estimated_hours, NULL::text AS agent_id, NULL::json AS dependencies,"
+	"  NULL::text AS completion_notes, NULL::text AS name, NULL::text AS path,"
+	"  flow_ms(t.created_at) AS created, flow_ms(t.updated_at) AS updated FROM t"
+	" UNION ALL"
+	" SELECT 'task', k.id, NULL, k.ticket_id, NULL, NULL, k.status, NULL, to_json(k.tags),"
+	"  to_json(k.suggested_file_ids), NULL, k.content, k.description, k.done, k.order_index,"
+	"  k.estimated_hours, k.agent_id, to_json(k.dependencies), k.completion_notes, NULL, NULL,"
+	"  flow_ms(k.created_at), flow_ms(k.updated_at)"
+	"  FROM tasks k WHERE k.id = ANY ($2::bigint[])"
+	" UNION ALL"
+	" SELECT 'project', p.id, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,"
+	"  p.description, NULL, NULL, NULL, NULL, NULL, NULL, p.name, p.path,"
+	"  flow_ms(p.created_at), flow_ms(p.updated_at)"
+	"  FROM projects p WHERE p.id IN (SELECT t.project_id FROM t)"
+	" ORDER BY kind DESC",
+	2,
+	0,
+};
+
+/*
+ * One row per held item ($3 ids, $4 attempts), or one row with a NULL id
+ * when none is held: whether the worker exists, and whether the lease was
+ * extended; else the item's status. Locks the items in id order, as every
+ * other statement that changes several in-progress items.
+ */
+static struct store_stmt st_heartbeat = {
+	"worker_heartbeat",
+	"WITH w AS (UPDATE workers SET last_seen_at = now() WHERE id = $1 RETURNING id),"
+	" h AS (SELECT * FROM unnest($3::bigint[], $4::int[]) AS h(id, attempt)),"
+	" l AS (SELECT i.id, q.lease_seconds FROM queue_items i"
+	"       JOIN h ON h.id = i.id AND h.attempt = i.attempt"
+	"       JOIN queues q ON q.id = i.queue_id"
+	"       WHERE i.status = 'in_progress' AND i.lease_owner = $2"
+	"         AND EXISTS (SELECT 1 FROM w)"
+	"       ORDER BY i.id FOR NO KEY UPDATE OF i),"
+	" x AS (UPDATE queue_items i"
+	"       SET lease_expires_at = now() + make_interval(secs => l.lease_seconds)"
+	"       FROM l WHERE i.id = l.id AND i.status = 'in_progress' AND i.lease_owner = $2"
+	"       RETURNING i.id)"
+	" SELECT (SELECT count(*) FROM w) > 0 AS worker_found, h.id,"
+	"  x.id IS NOT NULL AS extended, cur.status"
+	" FROM (SELECT 1) one LEFT JOIN h ON true LEFT JOIN x ON x.id = h.id"
+	" LEFT JOIN queue_items cur ON cur.id = h.id ORDER BY h.id",
+	4,
+	0,
+};
+
+static struct store_stmt st_report = {
+	"worker_report",
+	"SELECT pos, state, message, status FROM flow_report($1, $2::bigint[], $3::int[],"
+	" $4::boolean[], $5::text[], $6::text[], $7::text[], $8::boolean[], $9::int, $10::int)",
+	10,
+	0,
+};
+
+const char *store_worker_owner(struct flow_req *r, int64_t worker_id)
+{
+	return arena_printf(r->arena, "worker:%" PRId64, worker_id);
+}
+
+int store_worker_register(struct flow_req *r, const char *name, char **agents, size_t n_agents,
+			  int capacity, int64_t *id, int *min_lease_s)
+{
+	const char *p[3] = { name, store_p_text_array(r, agents, n_agents),
+			     store_p_int(r, capacity) };
+	PGresult *res;
+	int rv;
+
+	if (p[1] == NULL || p[2] == NULL)
+		return req_error(r, FLOW_RESOURCE_EXHAUSTED, "out of memory");
+	rv = store_exec_row(r, &st_register, p, "worker insert returned no row", &res);
+	if (rv != FLOW_OK)
+		return rv;
+	*id = store_i64(res, 0, "id");
+	*min_lease_s = store_int(res, 0, "min_lease");
+	PQclear(res);
+	return FLOW_OK;
+}
+
+/* ---- claim ---- */
+
+/* Converts the claimed rows of res (cleared by the caller) to ClaimedItems. */
+static int claimed_items(struct flow_req *r, const PGresult *res, Flow__V1__ClaimedItem **v)
+{
+	for (int i = 0; i < PQntuples(res); i++) {
+		Flow__V1__ClaimedItem *c = arena_alloc(r->arena, sizeof(*c));
+
+		if (c == NULL)
+			return req_error(r, FLOW_RESOURCE_EXHAUSTED, "out of memory");
+		flow__v1__claimed_item__init(c);
+		if ((c->item = store_item_from_row(r, res, i)) == NULL)
+			return req_error(r, FLOW_RESOURCE_EXHAUSTED, "out of memory");
+		c->has_lease_seconds = true;
+		c->lease_seconds = store_int(res, i, "lease_seconds");
+		v[i] = c;
+	}
+	return FLOW_OK;
+}
+
+/* Attaches context row `row` of res to every claimed item it belongs to. */
+static int attach_row(struct flow_req *r, const PGresult *res, int row, Flow__V1__ClaimedItem **v,
+		      size_t n)
+{
+	const char *kind = PQgetvalue(res, row, PQfnumber(res, "kind"));
+	int64_t id = store_i64(res, row, "id");
+	Flow__V1__Ticket *t = NULL;
+	Flow__V1__Task *k = NULL;
+	Flow__V1__Project *p = NULL;
+	int rv;
+
+	if (strcmp(kind, "ticket") == 0)
+		rv = store_ticket_from_row(r, res, row, &t);
+	else if (strcmp(kind, "task") == 0)
+		rv = store_task_from_row(r, res, row, &k);
+	else
+		rv = store_project_from_row(r, res, row, &p);
+	for (size_t i = 0; rv == FLOW_OK && i < n; i++) {
+		if (t != NULL && v[i]->item->ticket_id == id)
+			v[i]->ticket = t;
+		if (k != NULL && v[i]->item->has_task_id && v[i]->item->task_id == id)
+			v[i]->task = k;
+		if (p != NULL && v[i]->ticket != NULL && v[i]->ticket->project_id == id)
+			v[i]->project = p;
+	}
+	return rv;
+}
+
+/* Reads the tickets, tasks and projects of the n claimed items v. */
+static int claim_context(struct flow_req *r, Flow__V1__ClaimedItem **v, size_t n)
+{
+	int64_t *tickets = arena_alloc(r->arena, sizeof(int64_t) * n);
+	int64_t *tasks = arena_alloc(r->arena, sizeof(int64_t) * n);
+	size_t n_tasks = 0;
+	const char *p[2];
+	PGresult *res;
+	int rv;
+
+	if (tickets == NULL || tasks == NULL)
+		return req_error(r, FLOW_RESOURCE_EXHAUSTED, "out of memory");
+	for (size_t i = 0; i < n; i++) {
+		tickets[i] = v[i]->item->ticket_id;
+		if (v[i]->item->has_task_id)
+			tasks[n_tasks++] = v[i]->item->task_id;
+	}
+	p[0] = store_p_i64_array(r, tickets, n);
+	p[1] = store_p_i64_array(r, tasks, n_tasks);
+	if (p[0] == NULL || p[1] == NULL)
+		return req_error(r, FLOW_RESOURCE_EXHAUSTED, "out of memory");
+	if ((rv = store_exec(r, &st_context, p, &res)) != FLOW_OK)
+		return rv;
+	for (int i = 0; rv == FLOW_OK && i < PQntuples(res); i++)
+		rv = attach_row(r, res, i, v, n);
+	PQclear(res);
+	return rv;
+}
+
+int store_worker_claim(struct flow_req *r, const struct store_claim *c,
+		       Flow__V1__ClaimedItem ***out, size_t *n)
+{
+	const char *p[5] = {
+		store_p_i64(r, c->worker_id),
+		store_worker_owner(r, c->worker_id),
+		c->n_agents > 0 ? store_p_text_array(r, c->agents, c->n_agents) : NULL,
+		store_p_int(r, c->max_items),
+		c->queue_id > 0 ? store_p_i64(r, c->queue_id) : NULL,
+	};
+	Flow__V1__ClaimedItem **v;
+	PGresult *res;
+	size_t rows;
+	int rv;
+
+	if (p[0] == NULL || p[1] == NULL || (c->n_agents > 0 && p[2] == NULL) || p[3] == NULL ||
+	    (c->queue_id > 0 && p[4] == NULL))
+		return req_error(r, FLOW_RESOURCE_EXHAUSTED, "out of memory");
+	if ((rv = store_exec(r, &st_claim, p, &res)) != FLOW_OK)
+		return rv;
+	rows = (size_t)PQntuples(res);
+	v = arena_alloc(r->arena, sizeof(*v) * (rows + 1));
+	rv = v != NULL ? claimed_items(r, res, v)
+		       : req_error(r, FLOW_RESOURCE_EXHAUSTED, "out of memory");
+	PQclear(res);
+	if (rv == FLOW_OK && rows > 0)
+		rv = claim_context(r, v, rows);
+	if (rv != FLOW_OK)
+		return rv;
+	*out = v;
+	*n = rows;
+	return FLOW_OK;
+}
+
+/* ---- heartbeat ---- */
+
+/* "{1,2,3}" of n ints in r->arena. */
+static const char *p_int_array(struct flow_req *r, const int *v, size_t n)
+{
+	char *out = arena_alloc(r->arena, n * 12 + 3), *o;
+
+	if (out == NULL)
+		return NULL;
+	o = out;
+	*o++ = '{';
+	for (size_t i = 0; i < n; i++)
+		o += sprintf(o, "%s%d", i ? "," : "", v[i]);
+	*o++ = '}';
+	*o = '\0';
+	return out;
+}
+
+/* Sorts the heartbeat rows of res into out's three lists. */
+static int heartbeat_lists(struct flow_req *r, const PGresult *res,
+			   Flow__V1__HeartbeatResponse *out)
+{
+	size_t rows = (size_t)PQntuples(res);
+
+	out->extended = arena_alloc(r->arena, sizeof(int64_t) * (rows + 1));
+	out->cancelled = arena_alloc(r->arena, sizeof(int64_t) * (rows + 1));
+	out->lost = arena_alloc(r->arena, sizeof(int64_t) * (rows + 1));
+	if (out->extended == NULL || out->cancelled == NULL || out->lost == NULL)
+		return req_error(r, FLOW_RESOURCE_EXHAUSTED, "out of memory");
+	for (int i = 0; i < (int)rows; i++) {
+		int64_t id = store_i64(res, i, "id");
+		int s = PQfnumber(res, "status");
+
+		if (store_isnull(res, i, "id"))
+			continue;
+		if (store_bool(res, i, "extended"))
+			out->extended[out->n_extended++] = id;
+		else if (!PQgetisnull(res, i, s) && strcmp(PQgetvalue(res, i, s), "cancelled") == 0)
+			out->cancelled[out->n_cancelled++] = id;
+		else
+			out->lost[out->n_lost++] = id;
+	}
+	return FLOW_OK;
+}
+
+int store_worker_heartbeat(struct flow_req *r, int64_t worker_id, Flow__V1__HeldItem *const *items,
+			   size_t n, Flow__V1__HeartbeatResponse *out)
+{
+	int64_t *ids = arena_alloc(r->arena, sizeof(int64_t) * (n + 1));
+	int *attempts = arena_alloc(r->arena, sizeof(int) * (n + 1));
+	const char *p[4];
+	PGresult *res;
+	int rv;
+
+	if (ids == NULL || attempts == NULL)
+		return req_error(r, FLOW_RESOURCE_EXHAUSTED, "out of memory");
+	for (size_t i = 0; i < n; i++) {
+		ids[i] = items[i]->queue_item_id;
+		attempts[i] = items[i]->attempt;
+	}
+	p[0] = store_p_i64(r, worker_id);
+	p[1] = store_worker_owner(r, worker_id);
+	p[2] = store_p_i64_array(r, ids, n);
+	p[3] = p_int_array(r, attempts, n);
+	if (p[0] == NULL || p[1] == NULL || p[2] == NULL || p[3] == NULL)
+		return req_error(r, FLOW_RESOURCE_EXHAUSTED, "out of memory");
+	if ((rv = store_exec(r, &st_heartbeat, p, &res)) != FLOW_OK)
+		return rv;
+	if (PQntuples(res) == 0 || !store_bool(res, 0, "worker_found")) {
+		PQclear(res);
+		return req_error(r, FLOW_NOT_FOUND, "worker %" PRId64 " is not registered",
+				 worker_id);
+	}
+	rv = heartbeat_lists(r, res, out);
+	PQclear(res);
+	return rv;
+}
+
+/* ---- report ---- */
+
+/* The flow_report argument arrays of n outcomes. */
+struct report_arrays {
+	int64_t *ids;
+	int *attempts;
+	char **notes, **metadata, **errors;
+	char *success, *retryable; /* "{t,f,...}" */
+};
+
+/* "{t,f,...}" of the n outcomes' retryable (retry) or success flags. */
+static char *p_bool_array(struct flow_req *r, const struct store_outcome *o, size_t n, bool retry)
+{
+	char *out = arena_alloc(r->arena, 2 * n + 3), *s;
+
+	if (out == NULL)
+		return NULL;
+	s = out;
+	*s++ = '{';
+	for (size_t i = 0; i < n; i++) {
+		if (i)
+			*s++ = ',';
+		*s++ = (retry ? o[i].retryable : o[i].success) ? 't' : 'f';
+	}
+	*s++ = '}';
+	*s = '\0';
+	return out;
+}
+
+static int report_arrays(struct flow_req *r, const struct store_outcome *o, size_t n,
+			 struct report_arrays *a)
+{
+	a->ids = arena_alloc(r->arena, sizeof(int64_t) * (n + 1));
+	a->attempts = arena_alloc(r->arena, sizeof(int) * (n + 1));
+	a->notes = arena_alloc(r->arena, sizeof(char *) * (n + 1));
+	a->metadata = arena_alloc(r->arena, sizeof(char *) * (n + 1));
+	a->errors = arena_alloc(r->arena, sizeof(char *) * (n + 1));
+	a->success = p_bool_array(r, o, n, false);
+	a->retryable = p_bool_array(r, o, n, true);
+	if (a->ids == NULL || a->attempts == NULL || a->notes == NULL || a->metadata == NULL ||
+	    a->errors == NULL || a->success == NULL || a->retryable == NULL)
+		return req_error(r, FLOW_RESOURCE_EXHAUSTED, "out of memory");
+	for (size_t i = 0; i < n; i++) {
+		a->ids[i] = o[i].id;
+		a->attempts[i] = o[i].attempt;
+		a->notes[i] = (char *)o[i].notes;
+		a->metadata[i] = (char *)o[i].metadata;
+		a->errors[i] = (char *)o[i].error;
+	}
+	return FLOW_OK;
+}
+
+/* Copies the flow_report rows of res into out (by position). */
+static int report_results(struct flow_req *r, const PGresult *res, size_t n,
+			  Flow__V1__OutcomeResult *const *out)
+{
+	for (int i = 0; i < PQntuples(res); i++) {
+		int pos = store_int(res, i, "pos");
+		Flow__V1__OutcomeResult *o;
+
+		if (pos < 1 || (size_t)pos > n)
+			return req_error(r, FLOW_INTERNAL, "flow_report returned position %d", pos);
+		o = out[pos - 1];
+		o->has_code = true;
+		o->code = store_isnull(res, i, "state")
+			      ? FLOW__V1__CODE__OK
+			      : (Flow__V1__Code)store_error_code(
+				    PQgetvalue(res, i, PQfnumber(res, "state")));
+		o->message = store_text(r, res, i, "message");
+		o->status = store_text(r, res, i, "status");
+	}
+	return FLOW_OK;
+}
+
+int store_worker_report(struct flow_req *r, int64_t worker_id, const struct store_outcome *o,
+			size_t n, Flow__V1__OutcomeResult *const *res_out)
+{
+	struct report_arrays a;
+	const char *p[10];
+	PGresult *res;
+	int rv;
+
+	if ((rv = report_arrays(r, o, n, &a)) != FLOW_OK)
+		return rv;
+	p[0] = store_worker_owner(r, worker_id);
+	p[1] = store_p_i64_array(r, a.ids, n);
+	p[2] = p_int_array(r, a.attempts, n);
+	p[3] = a.success;
+	p[4] = store_p_text_array(r, a.notes, n);
+	p[5] = store_p_text_array(r, a.metadata, n);
+	p[6] = store_p_text_array(r, a.errors, n);
+	p[7] = a.retryable;
+	p[8] = store_p_int(r, flow_settings.retry_base_ms);
+	p[9] = store_p_int(r, flow_settings.retry_max_ms);
+	for (int i = 0; i < 10; i++)
+		if (p[i] == NULL)
+			return req_error(r, FLOW_RESOURCE_EXHAUSTED, "out of memory");
+	if ((rv = store_exec(r, &st_report, p, &res)) != FLOW_OK)
+		return rv;
+	rv = report_results(r, res, n, res_out);
+	PQclear(res);
+	return rv;
+}

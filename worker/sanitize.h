@@ -1,0 +1,35 @@
+/*
+ * sanitize.h - making agent output safe to log and to send to flowd.
+ *
+ * Agents write whatever they like; flowd accepts only valid UTF-8 without
+ * NUL bytes, and logs must not carry secrets an agent printed by mistake.
+ */
+#ifndef FLOW_WORKER_SANITIZE_H
+#define FLOW_WORKER_SANITIZE_H
+
+#include <stddef.h>
+
+/*
+ * Replaces, in place, every byte of s[0..len) that is not part of a valid
+ * UTF-8 sequence, and every NUL byte, with '?'. The length never changes.
+ */
+void sanitize_utf8(char *s, size_t len);
+
+/*
+ * The largest n <= len such that s[0..n) does not end inside a multibyte
+ * UTF-8 sequence (where to cut a string that is being truncated).
+ */
+size_t sanitize_utf8_cut(const char *s, size_t len);
+
+/*
+ * Copies the NUL-terminated line in to out (outlen bytes, always
+ * NUL-terminated, truncated to fit) with the values of obvious secrets
+ * replaced by "***": what follows token, password, passwd, secret, api_key,
+ * apikey or api-key and then '=' or ':'; the credentials of
+ * "Authorization: Bearer|Basic ..." and of a bare "Bearer ..."; and the
+ * password of a URL (scheme://user:password@host). Keys are matched
+ * without regard to case.
+ */
+void sanitize_secrets(const char *in, char *out, size_t outlen);
+
+#endif
