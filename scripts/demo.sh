@@ -8,12 +8,15 @@ root=$(pwd)
 
 "$root/scripts/deps.sh"
 cmake -S "$root" -B "$root/build" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-cmake --build "$root/build" -j2 --target flowd flowctl >/dev/null
+cmake --build "$root/build" -j2 --target flowd flowctl flow-worker >/dev/null
 
 work=$(mktemp -d /tmp/flowd-demo.XXXXXX)
 chmod 755 "$work"
 flowd_pid=
+worker_pids=()
 cleanup() {
+	for p in "${worker_pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+	for p in "${worker_pids[@]}"; do wait "$p" 2>/dev/null || true; done
 	[ -n "$flowd_pid" ] && kill -TERM "$flowd_pid" 2>/dev/null && wait "$flowd_pid" 2>/dev/null || true
 	"$root/scripts/pg.sh" stop "$work/pg" >/dev/null 2>&1 || true
 	rm -rf "$work"
@@ -79,5 +82,31 @@ say "queues_get_stats"
 ctl flow_manager "{\"action\":\"queues_get_stats\",\"queueId\":$queue}"
 say "tickets_list"
 "$root/build/bin/flowctl" tickets -p "$project"
+
+say "flow-worker: two workers run the agents of a second queue"
+printf 'demo-note = %s/deploy/agents/demo-note\n' "$root" >"$work/agents.conf"
+agents_queue=$(ctl flow_manager "{\"action\":\"queues_create\",\"projectId\":$project,\"data\":{\"name\":\"Agent work\",\"maxParallelItems\":3,\"leaseSeconds\":30,\"defaultAgentId\":\"demo-note\"}}" | id)
+review=$(ctl flow_manager "{\"action\":\"tickets_create\",\"projectId\":$project,\"data\":{\"title\":\"[REVIEW-2] Review the hardening\",\"priority\":\"high\",\"suggestedAgentIds\":[\"demo-note\"]}}" | id)
+for n in 1 2 3 4 5 6 7 8; do
+	task=$(ctl flow_manager "{\"action\":\"tasks_create\",\"ticketId\":$review,\"data\":{\"content\":\"Review fix $n\",\"agentId\":\"demo-note\",\"estimatedHours\":0.25}}" | id)
+	ctl flow_manager "{\"action\":\"enqueue_task\",\"queueId\":$agents_queue,\"taskId\":$task}" >/dev/null
+done
+echo "enqueued 8 tasks for agent demo-note on queue $agents_queue"
+for w in 1 2; do
+	"$root/build/bin/flow-worker" --url "$FLOW_URL" --agents "$work/agents.conf" \
+		--concurrency 2 --name "demo-worker-$w" >"$work/worker-$w.log" 2>&1 &
+	worker_pids+=($!)
+done
+for _ in $(seq 300); do
+	stats=$(ctl flow_manager "{\"action\":\"queues_get_stats\",\"queueId\":$agents_queue}")
+	grep -q '"completedItems": 8' <<<"$stats" && break
+	sleep 0.1
+done
+"$root/build/bin/flowctl" queue stats "$agents_queue"
+echo
+"$root/build/bin/flowctl" tasks "$review"
+echo
+echo "completion notes written by the agent:"
+ctl flow_manager "{\"action\":\"tasks_list\",\"ticketId\":$review}" | grep -o '"completionNotes": "[^"]*"' | head -n 3
 echo
 echo "demo finished; everything it started is stopped and removed."
