@@ -222,8 +222,10 @@ static int check_command(struct parser *p, const char *cmd)
 	struct stat st;
 
 	if (cmd[0] != '/')
-		return perr(p, "the command \"%s\" is not an absolute path (no PATH search and "
-			       "no shell: write /usr/bin/%s or the like)", cmd, cmd);
+		return perr(p,
+			    "the command \"%s\" is not an absolute path (no PATH search and "
+			    "no shell: write /usr/bin/%s or the like)",
+			    cmd, cmd);
 	if (stat(cmd, &st) != 0)
 		return perr(p, "the command %s: %s", cmd, strerror(errno));
 	if (!S_ISREG(st.st_mode))
@@ -299,8 +301,10 @@ static int parse_setting(struct parser *p, const char *key, size_t keylen, const
 	size_t idlen = dot ? (size_t)(dot - key) : keylen;
 
 	if (!valid_id(key, idlen))
-		return perr(p, "\"%.*s\" is not a valid agent id (1-%d characters of A-Z a-z 0-9 "
-			       "_ -)", (int)idlen, key, AGENTS_MAX_ID);
+		return perr(p,
+			    "\"%.*s\" is not a valid agent id (1-%d characters of A-Z a-z 0-9 "
+			    "_ -)",
+			    (int)idlen, key, AGENTS_MAX_ID);
 	if (dot == NULL)
 		return parse_agent(p, key, idlen, value);
 	if (keylen - idlen - 1 == 7 && strncmp(dot + 1, "timeout", 7) == 0)

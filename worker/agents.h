@@ -28,9 +28,9 @@
 
 struct agent {
 	char *id;
-	char **argv;	/* NULL-terminated; NULL for the built-in noop */
-	int timeout_s;	/* 0: the worker's default */
-	int line;	/* where it is defined; 0 when built in */
+	char **argv;   /* NULL-terminated; NULL for the built-in noop */
+	int timeout_s; /* 0: the worker's default */
+	int line;      /* where it is defined; 0 when built in */
 };
 
 typedef struct agents agents;

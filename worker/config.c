@@ -37,16 +37,16 @@ static const struct setting settings[] = {
 	  "name shown in flowd (default <host>/flow-worker-<pid>)" },
 	{ "claim-wait", "FLOW_CLAIM_WAIT_MS", SET_LONG, NUM(claim_wait_ms), "20000", 100, 600000,
 	  NULL, "long-poll wait of one Claim, ms (flowd caps it with --claim-max-wait)" },
-	{ "agent-timeout", "FLOW_AGENT_TIMEOUT_S", SET_LONG, NUM(agent_timeout_s), "600", 1,
-	  604800, NULL, "timeout of agents without their own agent-id.timeout, seconds" },
-	{ "kill-grace", "FLOW_AGENT_KILL_GRACE_MS", SET_LONG, NUM(kill_grace_ms), "5000", 0,
-	  600000, NULL, "time between SIGTERM and SIGKILL when an agent is stopped, ms" },
+	{ "agent-timeout", "FLOW_AGENT_TIMEOUT_S", SET_LONG, NUM(agent_timeout_s), "600", 1, 604800,
+	  NULL, "timeout of agents without their own agent-id.timeout, seconds" },
+	{ "kill-grace", "FLOW_AGENT_KILL_GRACE_MS", SET_LONG, NUM(kill_grace_ms), "5000", 0, 600000,
+	  NULL, "time between SIGTERM and SIGKILL when an agent is stopped, ms" },
 	{ "max-output", "FLOW_MAX_OUTPUT_BYTES", SET_LONG, NUM(max_output), "65536", 256, 1048576,
 	  NULL, "stdout kept as completion notes, bytes (the rest is discarded)" },
-	{ "shutdown-grace", "FLOW_SHUTDOWN_GRACE_MS", SET_LONG, NUM(shutdown_grace_ms), "10000",
-	  0, 3600000, NULL, "time running agents get to finish on SIGTERM, ms" },
-	{ "rpc-timeout", "FLOW_RPC_TIMEOUT_MS", SET_LONG, NUM(rpc_timeout_ms), "10000", 100,
-	  600000, NULL, "deadline of RegisterWorker, Heartbeat and Report calls, ms" },
+	{ "shutdown-grace", "FLOW_SHUTDOWN_GRACE_MS", SET_LONG, NUM(shutdown_grace_ms), "10000", 0,
+	  3600000, NULL, "time running agents get to finish on SIGTERM, ms" },
+	{ "rpc-timeout", "FLOW_RPC_TIMEOUT_MS", SET_LONG, NUM(rpc_timeout_ms), "10000", 100, 600000,
+	  NULL, "deadline of RegisterWorker, Heartbeat and Report calls, ms" },
 	{ "pass-env", "FLOW_AGENT_PASS_ENV", SET_STR, STR(pass_env), "", 0, 0, NULL,
 	  "environment variables passed through to agents, comma-separated" },
 	{ "log-level", "FLOW_LOG_LEVEL", SET_ENUM, STR(log_level), "info", 0, 0,
@@ -83,8 +83,8 @@ static int set_value(struct worker_config *cfg, const struct setting *s, const c
 		errno = 0;
 		n = strtol(v, &end, 10);
 		if (errno || end == v || *end != '\0' || n < s->min || n > s->max) {
-			snprintf(err, errlen, "%s: \"%s\" is not an integer between %ld and %ld", from,
-				 v, s->min, s->max);
+			snprintf(err, errlen, "%s: \"%s\" is not an integer between %ld and %ld",
+				 from, v, s->min, s->max);
 			return -1;
 		}
 		*(long *)dst = n;
@@ -173,8 +173,7 @@ static int apply_option(struct worker_config *cfg, int c, char *err, size_t errl
 	return 0;
 }
 
-static int load_argv(struct worker_config *cfg, int argc, char **argv, char *err,
-		     size_t errlen)
+static int load_argv(struct worker_config *cfg, int argc, char **argv, char *err, size_t errlen)
 {
 	struct option opts[N_SETTINGS + 5];
 	int c, idx, rv;
@@ -212,14 +211,18 @@ static int check_pass_env(const char *list, char *err, size_t errlen)
 			ok = *p == '_' || (*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') ||
 			     (*p >= '0' && *p <= '9');
 		if (!ok) {
-			snprintf(err, errlen, "--pass-env (FLOW_AGENT_PASS_ENV): \"%s\" is not "
-					      "an environment variable name", n);
+			snprintf(err, errlen,
+				 "--pass-env (FLOW_AGENT_PASS_ENV): \"%s\" is not "
+				 "an environment variable name",
+				 n);
 			return -1;
 		}
 		if (strncmp(n, "FLOW_", 5) == 0) {
-			snprintf(err, errlen, "--pass-env (FLOW_AGENT_PASS_ENV): %s cannot be passed: "
-					      "FLOW_ variables are set by flow-worker, and the token "
-					      "is never given to agents", n);
+			snprintf(err, errlen,
+				 "--pass-env (FLOW_AGENT_PASS_ENV): %s cannot be passed: "
+				 "FLOW_ variables are set by flow-worker, and the token "
+				 "is never given to agents",
+				 n);
 			return -1;
 		}
 	}
@@ -236,8 +239,7 @@ static void default_name(struct worker_config *cfg)
 	snprintf(cfg->name, sizeof(cfg->name), "%s/flow-worker-%ld", host, (long)getpid());
 }
 
-int worker_config_load(struct worker_config *cfg, int argc, char **argv, char *err,
-		       size_t errlen)
+int worker_config_load(struct worker_config *cfg, int argc, char **argv, char *err, size_t errlen)
 {
 	memset(cfg, 0, sizeof(*cfg));
 	if (load_env(cfg, err, errlen) != 0 || load_argv(cfg, argc, argv, err, errlen) != 0)
@@ -245,8 +247,9 @@ int worker_config_load(struct worker_config *cfg, int argc, char **argv, char *e
 	if (cfg->help || cfg->version)
 		return 0;
 	if (cfg->url[0] == '\0') {
-		snprintf(err, errlen, "no flowd URL given: set FLOW_URL or --url "
-				      "(e.g. tcp://127.0.0.1:7600)");
+		snprintf(err, errlen,
+			 "no flowd URL given: set FLOW_URL or --url "
+			 "(e.g. tcp://127.0.0.1:7600)");
 		return -1;
 	}
 	if (check_pass_env(cfg->pass_env, err, errlen) != 0)
@@ -272,8 +275,8 @@ void worker_config_usage(FILE *out)
 			snprintf(bounds, sizeof(bounds), " [%ld..%ld]", s->min, s->max);
 		else if (s->type == SET_ENUM)
 			snprintf(bounds, sizeof(bounds), " [%s]", s->choices);
-		fprintf(out, "  --%-16s %-26s default \"%s\"%s\n      %s\n", s->flag, s->env, s->def,
-			bounds, s->help);
+		fprintf(out, "  --%-16s %-26s default \"%s\"%s\n      %s\n", s->flag, s->env,
+			s->def, bounds, s->help);
 	}
 	fprintf(out, "  (no flag)          FLOW_TOKEN or FLOW_API_KEY\n"
 		     "      token sent to flowd; never taken from the command line and never "

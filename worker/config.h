@@ -17,19 +17,19 @@
 
 struct worker_config {
 	char url[1024];
-	char agents_file[1024];	/* "": only the built-in noop agent */
+	char agents_file[1024]; /* "": only the built-in noop agent */
 	long concurrency;
-	char name[256];		/* "": <host>/flow-worker-<pid> after loading */
+	char name[256]; /* "": <host>/flow-worker-<pid> after loading */
 	long claim_wait_ms;
-	long agent_timeout_s;	/* for agents without their own timeout */
-	long kill_grace_ms;	/* SIGTERM -> SIGKILL */
-	long max_output;	/* bytes of stdout kept as completion notes */
+	long agent_timeout_s; /* for agents without their own timeout */
+	long kill_grace_ms;   /* SIGTERM -> SIGKILL */
+	long max_output;      /* bytes of stdout kept as completion notes */
 	long shutdown_grace_ms;
-	long rpc_timeout_ms;	/* deadline of calls other than Claim */
-	char pass_env[1024];	/* comma-separated names passed to agents */
+	long rpc_timeout_ms; /* deadline of calls other than Claim */
+	char pass_env[1024]; /* comma-separated names passed to agents */
 	char log_level[16];
 	char log_format[16];
-	char token[4096];	/* FLOW_TOKEN or FLOW_API_KEY; "" for none */
+	char token[4096]; /* FLOW_TOKEN or FLOW_API_KEY; "" for none */
 
 	/* actions, not settings */
 	bool check_config;
@@ -41,8 +41,7 @@ struct worker_config {
  * Fills cfg from defaults, environ and argv. Returns 0, or -1 with a
  * message in err naming the offending flag or variable and its bounds.
  */
-int worker_config_load(struct worker_config *cfg, int argc, char **argv, char *err,
-		       size_t errlen);
+int worker_config_load(struct worker_config *cfg, int argc, char **argv, char *err, size_t errlen);
 
 /* The settings table as help text. */
 void worker_config_usage(FILE *out);

@@ -29,7 +29,8 @@ static void apply_stops(heartbeat *hb, const int64_t *ids, size_t n, enum held_s
 			continue;
 		log_info("item.stop", "item=%lld %s; stopping its agent and dropping its outcome",
 			 (long long)ids[i],
-			 why == HELD_CANCELLED ? "was cancelled" : "is no longer leased to this worker");
+			 why == HELD_CANCELLED ? "was cancelled"
+					       : "is no longer leased to this worker");
 	}
 }
 
@@ -88,8 +89,10 @@ static int next_delay(heartbeat *hb, int rc, const struct rpc_status *st)
 		return interval;
 	}
 	if (!hb->failing)
-		log_warn("heartbeat.failed", "heartbeat failed: %s: %s; agents keep running, "
-			 "retrying", status_name(rc), st->message);
+		log_warn("heartbeat.failed",
+			 "heartbeat failed: %s: %s; agents keep running, "
+			 "retrying",
+			 status_name(rc), st->message);
 	hb->failing = true;
 	d = backoff_next(&hb->bo, (int)st->retry_after_ms);
 	return d < interval ? d : interval;

@@ -21,7 +21,7 @@ typedef struct held_set held_set;
 enum held_stop {
 	HELD_KEEP = 0,	/* nothing asked */
 	HELD_SHUTDOWN,	/* the worker stops: report a retryable failure */
-	HELD_CANCELLED,	/* flowd says cancelled: drop the outcome */
+	HELD_CANCELLED, /* flowd says cancelled: drop the outcome */
 	HELD_LOST,	/* the lease went elsewhere: drop the outcome */
 };
 

@@ -19,16 +19,16 @@ struct reporter {
 	held_set *h;
 	pthread_t thread;
 	pthread_mutex_t mu;
-	pthread_cond_t cv;	/* outcomes added, or stop */
-	pthread_cond_t idle;	/* queue empty and nothing in flight */
+	pthread_cond_t cv;   /* outcomes added, or stop */
+	pthread_cond_t idle; /* queue empty and nothing in flight */
 	struct outcome *head, *tail;
 	size_t queued, inflight;
-	long long first_ms;	/* when the oldest waiting outcome arrived */
+	long long first_ms; /* when the oldest waiting outcome arrived */
 	bool stop;
-	struct stopflag stopf;	/* cuts back-off sleeps short */
+	struct stopflag stopf; /* cuts back-off sleeps short */
 	struct backoff bo;
 	int permanent_tries;
-	bool failing;		/* the last call failed (log once per outage) */
+	bool failing; /* the last call failed (log once per outage) */
 };
 
 void outcome_free(struct outcome *o)
@@ -69,8 +69,8 @@ static struct outcome *take_batch(reporter *r, size_t *n)
 	size_t bytes = 0;
 
 	*n = 0;
-	while (o && *n < REPORTER_BATCH && (*n == 0 || bytes + outcome_bytes(o) <=
-							 REPORTER_BATCH_BYTES)) {
+	while (o && *n < REPORTER_BATCH &&
+	       (*n == 0 || bytes + outcome_bytes(o) <= REPORTER_BATCH_BYTES)) {
 		bytes += outcome_bytes(o);
 		last = o;
 		o = o->next;
@@ -150,8 +150,7 @@ static void to_proto(const struct outcome *o, Flow__V1__ItemOutcome *p)
 	p->retryable = o->retryable;
 }
 
-static const Flow__V1__OutcomeResult *find_result(const Flow__V1__ReportResponse *resp,
-						  int64_t id)
+static const Flow__V1__OutcomeResult *find_result(const Flow__V1__ReportResponse *resp, int64_t id)
 {
 	for (size_t i = 0; resp && i < resp->n_results; i++)
 		if (resp->results[i]->has_queue_item_id && resp->results[i]->queue_item_id == id)
@@ -165,14 +164,18 @@ static void log_result(const struct outcome *o, const Flow__V1__OutcomeResult *r
 	const char *msg = res && res->message ? res->message : "";
 
 	if (res == NULL)
-		log_warn("item.report_unanswered", "item=%lld attempt=%d: flowd's reply has no "
-			 "result for it", (long long)o->id, o->attempt);
+		log_warn("item.report_unanswered",
+			 "item=%lld attempt=%d: flowd's reply has no "
+			 "result for it",
+			 (long long)o->id, o->attempt);
 	else if (code == FLOW_OK)
 		log_debug("item.reported", "item=%lld attempt=%d status=%s", (long long)o->id,
 			  o->attempt, res->status ? res->status : "?");
 	else if (code == FLOW_FAILED_PRECONDITION)
-		log_warn("item.stale", "item=%lld attempt=%d: flowd rejected the outcome as stale "
-			 "(%s); dropped", (long long)o->id, o->attempt, msg);
+		log_warn("item.stale",
+			 "item=%lld attempt=%d: flowd rejected the outcome as stale "
+			 "(%s); dropped",
+			 (long long)o->id, o->attempt, msg);
 	else
 		log_warn("item.report_rejected", "item=%lld attempt=%d: %s: %s; dropped",
 			 (long long)o->id, o->attempt, status_name(code), msg);
@@ -237,9 +240,10 @@ static int after_failure(reporter *r, size_t n, const struct rpc_status *st)
 		return 1;
 	if (++r->permanent_tries < REPORTER_MAX_PERMANENT_TRIES)
 		return 1;
-	log_error("report.dropped", "dropping %zu outcomes after %d failed reports (%s: %s); "
-		  "their leases expire and flowd re-delivers the items", n,
-		  r->permanent_tries, status_name(st->code), st->message);
+	log_error("report.dropped",
+		  "dropping %zu outcomes after %d failed reports (%s: %s); "
+		  "their leases expire and flowd re-delivers the items",
+		  n, r->permanent_tries, status_name(st->code), st->message);
 	r->permanent_tries = 0;
 	return 0;
 }
@@ -386,7 +390,8 @@ void reporter_stop(reporter *r)
 	pthread_join(r->thread, NULL);
 	for (struct outcome *o = r->head; o; o = next) {
 		next = o->next;
-		log_warn("item.unreported", "item=%lld attempt=%d: outcome (%s) never reached "
+		log_warn("item.unreported",
+			 "item=%lld attempt=%d: outcome (%s) never reached "
 			 "flowd; the item is re-delivered when its lease expires",
 			 (long long)o->id, o->attempt, o->success ? "completed" : "failed");
 		held_remove(r->h, o->id, o->attempt);

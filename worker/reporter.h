@@ -31,11 +31,11 @@
 struct outcome {
 	int64_t id;
 	int32_t attempt;
-	bool success;	/* completed; else failed */
+	bool success; /* completed; else failed */
 	bool retryable;
-	char *notes;	/* malloc'd or NULL */
-	char *metadata;	/* JSON text, malloc'd or NULL */
-	char *error;	/* malloc'd or NULL */
+	char *notes;	      /* malloc'd or NULL */
+	char *metadata;	      /* JSON text, malloc'd or NULL */
+	char *error;	      /* malloc'd or NULL */
 	struct outcome *next; /* the reporter's */
 };
 

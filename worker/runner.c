@@ -32,12 +32,12 @@
 struct runner {
 	const struct runner_spec *spec;
 	pid_t pid;
-	int in_fd, out_fd, err_fd;	/* our ends; -1 once closed */
-	int pidfd;			/* -1 when the kernel has none */
-	int cancel_rd, cancel_wr;	/* self-pipe of runner_cancel */
+	int in_fd, out_fd, err_fd; /* our ends; -1 once closed */
+	int pidfd;		   /* -1 when the kernel has none */
+	int cancel_rd, cancel_wr;  /* self-pipe of runner_cancel */
 	atomic_bool cancel_asked;
 	size_t in_off;
-	char *out;			/* max_output + 1 bytes */
+	char *out; /* max_output + 1 bytes */
 	size_t out_len, out_total;
 	char line[STDERR_LINE_MAX + 1];
 	size_t line_len;
@@ -289,8 +289,8 @@ static void read_stdout(runner *r)
 	for (;;) {
 		size_t room = r->spec->max_output - r->out_len;
 		char *dst = room ? r->out + r->out_len : scratch;
-		ssize_t n = read(r->out_fd, dst, room && room < sizeof(scratch) ? room
-									: sizeof(scratch));
+		ssize_t n =
+		    read(r->out_fd, dst, room && room < sizeof(scratch) ? room : sizeof(scratch));
 
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -417,7 +417,7 @@ static int poll_timeout(const runner *r)
 static void poll_once(runner *r)
 {
 	struct pollfd p[5] = {
-		{ r->in_fd, POLLOUT, 0 },     { r->out_fd, POLLIN, 0 }, { r->err_fd, POLLIN, 0 },
+		{ r->in_fd, POLLOUT, 0 },    { r->out_fd, POLLIN, 0 }, { r->err_fd, POLLIN, 0 },
 		{ r->cancel_rd, POLLIN, 0 }, { r->pidfd, POLLIN, 0 },
 	};
 
@@ -497,7 +497,8 @@ static void describe_exit(const runner *r, struct runner_result *res)
 		if (abbrev)
 			snprintf(res->error, sizeof(res->error), "killed by signal SIG%s", abbrev);
 		else
-			snprintf(res->error, sizeof(res->error), "killed by signal %d", res->signal);
+			snprintf(res->error, sizeof(res->error), "killed by signal %d",
+				 res->signal);
 		return;
 	}
 	res->exit_code = WEXITSTATUS(r->status);

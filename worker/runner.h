@@ -23,9 +23,9 @@
  * (SIGKILL), so no agent leaves processes behind, and the agent is reaped:
  * no zombies.
  *
- * The calling process should ignore SIGCHLD's default only in the usual
- * way (not SIG_IGN, which would auto-reap). SIGPIPE needs no handling: the
- * runner blocks it around its own writes.
+ * SIGCHLD must not be set to SIG_IGN in the calling process (children would
+ * be reaped by the kernel and their exit status lost). SIGPIPE needs no
+ * handling: the runner blocks it around its own writes.
  */
 #ifndef FLOW_WORKER_RUNNER_H
 #define FLOW_WORKER_RUNNER_H
@@ -42,27 +42,27 @@ typedef struct runner runner;
 enum runner_outcome { RUNNER_COMPLETED, RUNNER_RETRY, RUNNER_FAILED };
 
 struct runner_spec {
-	char *const *argv;	/* argv[0]: absolute path of the program */
-	char *const *envp;	/* the whole environment, NULL-terminated */
-	const char *input;	/* stdin bytes (may be NULL when input_len is 0) */
+	char *const *argv; /* argv[0]: absolute path of the program */
+	char *const *envp; /* the whole environment, NULL-terminated */
+	const char *input; /* stdin bytes (may be NULL when input_len is 0) */
 	size_t input_len;
-	int timeout_s;		/* > 0 */
-	int kill_grace_ms;	/* SIGTERM -> SIGKILL; >= 0 */
-	size_t max_output;	/* >= 64 */
-	const char *label;	/* prefix of stderr log lines, e.g. "item=42 agent=x" */
+	int timeout_s;	   /* > 0 */
+	int kill_grace_ms; /* SIGTERM -> SIGKILL; >= 0 */
+	size_t max_output; /* >= 64 */
+	const char *label; /* prefix of stderr log lines, e.g. "item=42 agent=x" */
 };
 
 struct runner_result {
 	enum runner_outcome outcome;
-	char *output;		/* stdout, NUL-terminated, valid UTF-8; malloc'd */
-	size_t output_len;	/* <= max_output */
+	char *output;	   /* stdout, NUL-terminated, valid UTF-8; malloc'd */
+	size_t output_len; /* <= max_output */
 	bool truncated;
-	int exit_code;		/* -1 when killed by a signal */
-	int signal;		/* the signal that killed it, else 0 */
+	int exit_code; /* -1 when killed by a signal */
+	int signal;    /* the signal that killed it, else 0 */
 	bool timed_out;
 	bool cancelled;
 	long long duration_ms;
-	char error[1024];	/* why, for RETRY and FAILED; "" for COMPLETED */
+	char error[1024]; /* why, for RETRY and FAILED; "" for COMPLETED */
 };
 
 /*

@@ -69,8 +69,8 @@ size_t sanitize_utf8_cut(const char *s, size_t len)
 /* ---- secrets -------------------------------------------------------------- */
 
 static const char *const secret_keys[] = {
-	"authorization", "password", "passwd", "secret", "api_key", "apikey", "api-key", "token",
-	NULL,
+	"authorization", "password", "passwd", "secret", "api_key",
+	"apikey",	 "api-key",  "token",  NULL,
 };
 
 static const char *const auth_schemes[] = { "bearer", "basic", "token", "digest", NULL };

@@ -29,8 +29,8 @@ bool session_transient(int code)
 	       code == FLOW_RESOURCE_EXHAUSTED || code == FLOW_ABORTED || code == FLOW_CANCELLED;
 }
 
-static int open_client(const struct session_opts *o, uint32_t deadline, rpc_client **c,
-		       char *err, size_t errlen)
+static int open_client(const struct session_opts *o, uint32_t deadline, rpc_client **c, char *err,
+		       size_t errlen)
 {
 	struct rpc_client_opts co = { 0 };
 	struct rpc_status st;
@@ -75,8 +75,8 @@ int session_open(const struct session_opts *o, session **out, char *err, size_t 
 	}
 	rc = open_client(o, (uint32_t)o->rpc_timeout_ms, &s->ctl, err, errlen);
 	if (rc == FLOW_OK)
-		rc = open_client(o, (uint32_t)(o->claim_wait_ms + o->rpc_timeout_ms), &s->claim, err,
-				 errlen);
+		rc = open_client(o, (uint32_t)(o->claim_wait_ms + o->rpc_timeout_ms), &s->claim,
+				 err, errlen);
 	if (rc != FLOW_OK) {
 		session_close(s);
 		return rc;

@@ -26,13 +26,13 @@ typedef struct session session;
 
 struct session_opts {
 	const char *url;
-	const char *token;		/* NULL or "": none */
+	const char *token; /* NULL or "": none */
 	const char *name;
 	const char *const *agent_ids;
 	size_t n_agents;
 	int capacity;
-	int rpc_timeout_ms;		/* deadline of calls but Claim */
-	int claim_wait_ms;		/* Claim's deadline is this plus rpc_timeout_ms */
+	int rpc_timeout_ms; /* deadline of calls but Claim */
+	int claim_wait_ms;  /* Claim's deadline is this plus rpc_timeout_ms */
 };
 
 enum session_chan { SESSION_CTL, SESSION_CLAIM };

@@ -48,8 +48,8 @@ struct worker {
 	heartbeat *hb;
 
 	pthread_mutex_t mu;
-	pthread_cond_t cv;		/* jobs queued, pool closed, claim state */
-	struct job *head, *tail;	/* jobs waiting for a pool thread */
+	pthread_cond_t cv;	 /* jobs queued, pool closed, claim state */
+	struct job *head, *tail; /* jobs waiting for a pool thread */
 	bool pool_closed;
 	pthread_t *pool;
 	int n_pool;
@@ -57,12 +57,28 @@ struct worker {
 	pthread_t claimer;
 	bool claimer_started;
 	enum claim_state claim;
-	bool closing;			/* no new Claim may start */
-	bool abandoned;			/* the Claim in flight is left behind */
+	bool closing;	/* no new Claim may start */
+	bool abandoned; /* the Claim in flight is left behind */
 
-	bool reg_done;			/* register_main finished, with reg_rc */
+	bool reg_done;	    /* register_main finished, with reg_rc */
+	bool reg_abandoned; /* ... or was left behind */
 	int reg_rc;
+	int refs; /* worker_run + threads left behind */
 };
+
+static void worker_free(struct worker *w);
+
+/* Drops a reference; the last one frees w. */
+static void worker_release(struct worker *w)
+{
+	bool last;
+
+	pthread_mutex_lock(&w->mu);
+	last = --w->refs == 0;
+	pthread_mutex_unlock(&w->mu);
+	if (last)
+		worker_free(w);
+}
 
 /* ---- outcomes ------------------------------------------------------------- */
 
@@ -78,8 +94,9 @@ static char *metadata_json(const struct worker *w, const char *agent,
 	json_object_set_new(o, "agent", json_string(agent));
 	if (res != NULL) {
 		json_object_set_new(o, "durationMs", json_integer(res->duration_ms));
-		json_object_set_new(o, "exitStatus", res->exit_code >= 0 ? json_integer(res->exit_code)
-									 : json_null());
+		json_object_set_new(o, "exitStatus",
+				    res->exit_code >= 0 ? json_integer(res->exit_code)
+							: json_null());
 		json_object_set_new(o, "signal", json_integer(res->signal));
 		json_object_set_new(o, "outputTruncated", json_boolean(res->truncated));
 	}
@@ -97,12 +114,16 @@ static const char *outcome_word(bool success, bool retryable)
 static void report(struct worker *w, struct outcome *o, const char *agent, long long ms)
 {
 	if (o->success)
-		log_info("item.finish", "item=%lld agent=%s attempt=%d outcome=completed "
-			 "duration_ms=%lld", (long long)o->id, agent, o->attempt, ms);
+		log_info("item.finish",
+			 "item=%lld agent=%s attempt=%d outcome=completed "
+			 "duration_ms=%lld",
+			 (long long)o->id, agent, o->attempt, ms);
 	else
-		log_info("item.finish", "item=%lld agent=%s attempt=%d outcome=%s duration_ms=%lld "
-			 "error=\"%s\"", (long long)o->id, agent, o->attempt,
-			 outcome_word(false, o->retryable), ms, o->error ? o->error : "");
+		log_info("item.finish",
+			 "item=%lld agent=%s attempt=%d outcome=%s duration_ms=%lld "
+			 "error=\"%s\"",
+			 (long long)o->id, agent, o->attempt, outcome_word(false, o->retryable), ms,
+			 o->error ? o->error : "");
 	reporter_add(w->rep, o);
 }
 
@@ -131,15 +152,15 @@ static void report_now(struct worker *w, int64_t id, int32_t attempt, const char
 }
 
 /* The outcome of an agent that ran; takes res->output. */
-static void conclude(struct worker *w, struct job *j, struct runner_result *res,
-		     enum held_stop why)
+static void conclude(struct worker *w, struct job *j, struct runner_result *res, enum held_stop why)
 {
 	struct outcome *o;
 
 	if (why == HELD_CANCELLED || why == HELD_LOST) {
-		log_info("item.finish", "item=%lld agent=%s attempt=%d outcome=dropped "
-			 "duration_ms=%lld reason=\"%s\"", (long long)j->id, j->agent->id,
-			 j->attempt, res->duration_ms,
+		log_info("item.finish",
+			 "item=%lld agent=%s attempt=%d outcome=dropped "
+			 "duration_ms=%lld reason=\"%s\"",
+			 (long long)j->id, j->agent->id, j->attempt, res->duration_ms,
 			 why == HELD_CANCELLED ? "cancelled" : "lease lost");
 		held_remove(w->h, j->id, j->attempt);
 		return;
@@ -306,15 +327,15 @@ static void pool_stop(struct worker *w)
 
 /* ---- claiming --------------------------------------------------------------- */
 
-static const struct agent *resolve_agent(struct worker *w, const char *id, char *err,
-					 size_t errlen)
+static const struct agent *resolve_agent(struct worker *w, const char *id, char *err, size_t errlen)
 {
 	const struct agent *ag;
 
 	if (id == NULL || *id == '\0') {
 		if ((ag = agents_find(w->ag, DEFAULT_AGENT)) == NULL)
-			snprintf(err, errlen, "the item names no agent and this worker has no "
-					      "\"" DEFAULT_AGENT "\" agent");
+			snprintf(err, errlen,
+				 "the item names no agent and this worker has no "
+				 "\"" DEFAULT_AGENT "\" agent");
 		return ag;
 	}
 	if ((ag = agents_find(w->ag, id)) == NULL)
@@ -373,7 +394,8 @@ static void dispatch(struct worker *w, const Flow__V1__ClaimedItem *ci)
 	else if (agent_is_builtin(ag))
 		run_builtin(w, it, ag);
 	else if ((j = make_job(w, ci, ag)) == NULL)
-		report_now(w, it->id, it->attempt, ag->id, false, "out of memory preparing the agent");
+		report_now(w, it->id, it->attempt, ag->id, false,
+			   "out of memory preparing the agent");
 	else if (!pool_push(w, j)) {
 		job_free(j);
 		report_now(w, it->id, it->attempt, ag->id, false, SHUTTING_DOWN);
@@ -456,7 +478,8 @@ static void *claim_main(void *arg)
 		failing = true;
 		stopflag_sleep(w->stop, backoff_next(&bo, (int)st.retry_after_ms));
 	}
-	claim_enter(w, CLAIM_DONE);
+	if (!claim_enter(w, CLAIM_DONE))
+		worker_release(w); /* left behind: worker_run took a reference for us */
 	return NULL;
 }
 
@@ -474,8 +497,10 @@ static int register_first(struct worker *w)
 	backoff_init(&bo, 100, 5000);
 	while ((rc = session_register(w->s, -1, &st)) != FLOW_OK) {
 		if (!session_transient(rc)) {
-			log_error("worker.register_failed", "flowd at %s refused to register this "
-				  "worker: %s: %s", w->cfg->url, status_name(rc), st.message);
+			log_error("worker.register_failed",
+				  "flowd at %s refused to register this "
+				  "worker: %s: %s",
+				  w->cfg->url, status_name(rc), st.message);
 			return 1;
 		}
 		if (!warned)
@@ -493,10 +518,15 @@ static void *register_main(void *arg)
 	struct worker *w = arg;
 	int rc = register_first(w);
 
+	bool abandoned;
+
 	pthread_mutex_lock(&w->mu);
 	w->reg_rc = rc;
 	w->reg_done = true;
+	abandoned = w->reg_abandoned;
 	pthread_mutex_unlock(&w->mu);
+	if (abandoned)
+		worker_release(w);
 	return NULL;
 }
 
@@ -520,6 +550,10 @@ static int register_interruptible(struct worker *w)
 	}
 	pthread_mutex_lock(&w->mu);
 	done = w->reg_done;
+	if (!done) {
+		w->reg_abandoned = true;
+		w->refs++;
+	}
 	pthread_mutex_unlock(&w->mu);
 	if (!done) {
 		pthread_detach(th);
@@ -584,8 +618,8 @@ static void stop_agents(struct worker *w)
 	while (busy > 0 && stopflag_now_ms() < until && !stopflag_is_set(w->hurry))
 		busy = held_wait_idle(w->h, 100);
 	if (busy > 0) {
-		log_info("worker.stopping_agents", "stopping %d agents (reported as retryable: "
-			 SHUTTING_DOWN ")", busy);
+		log_info("worker.stopping_agents",
+			 "stopping %d agents (reported as retryable: " SHUTTING_DOWN ")", busy);
 		held_stop_all(w->h, HELD_SHUTDOWN);
 	}
 	pool_stop(w);
@@ -605,6 +639,8 @@ static bool stop_claimer(struct worker *w)
 		pthread_cond_wait(&w->cv, &w->mu);
 	abandon = w->claim == CLAIM_IN_CALL;
 	w->abandoned = abandon;
+	if (abandon)
+		w->refs++; /* the claim thread frees w if it ends last */
 	pthread_mutex_unlock(&w->mu);
 	if (abandon)
 		pthread_detach(w->claimer);
@@ -613,9 +649,8 @@ static bool stop_claimer(struct worker *w)
 	return abandon;
 }
 
-static bool shutdown_all(struct worker *w)
+static void shutdown_all(struct worker *w)
 {
-	bool abandoned;
 	size_t left;
 
 	pthread_mutex_lock(&w->mu);
@@ -623,13 +658,14 @@ static bool shutdown_all(struct worker *w)
 	pthread_mutex_unlock(&w->mu);
 	if (w->h)
 		stop_agents(w);
-	abandoned = stop_claimer(w);
+	stop_claimer(w);
 	if (w->rep && (left = reporter_flush(w->rep, (int)w->cfg->rpc_timeout_ms)) > 0)
 		log_warn("worker.unflushed", "%zu outcomes could not be reported in time", left);
 	heartbeat_stop(w->hb);
 	reporter_stop(w->rep);
+	w->hb = NULL;
+	w->rep = NULL;
 	pool_stop(w);
-	return abandoned;
 }
 
 static void worker_free(struct worker *w)
@@ -650,14 +686,15 @@ int worker_run(const struct worker_config *cfg, const agents *ag, struct stopfla
 
 	if (w == NULL)
 		return 1;
-	*w = (struct worker){ .cfg = cfg, .ag = ag, .stop = stop, .hurry = hurry };
+	*w = (struct worker){ .cfg = cfg, .ag = ag, .stop = stop, .hurry = hurry, .refs = 1 };
 	pthread_mutex_init(&w->mu, NULL);
 	pthread_cond_init(&w->cv, NULL);
 	if (open_session(w) != 0)
 		goto out;
 	if ((rc = register_interruptible(w)) == -2) {
 		log_info("worker.stopped", "stopped before registering");
-		return 0;
+		rc = 0;
+		goto out;
 	}
 	if (rc != 0) {
 		rc = rc < 0 ? 0 : rc;
@@ -667,15 +704,14 @@ int worker_run(const struct worker_config *cfg, const agents *ag, struct stopfla
 		stopflag_set(stop);
 		rc = 1;
 	} else {
-		log_info("worker.ready", "%s: claiming for %zu agents, concurrency %ld",
-			 cfg->name, agents_count(ag), cfg->concurrency);
+		log_info("worker.ready", "%s: claiming for %zu agents, concurrency %ld", cfg->name,
+			 agents_count(ag), cfg->concurrency);
 		stopflag_sleep(stop, -1);
 		log_info("worker.stopping", "stopping: no new claims");
 	}
-	if (shutdown_all(w))
-		return rc; /* the abandoned claim thread still uses w */
-out:
-	worker_free(w);
+	shutdown_all(w);
 	log_info("worker.stopped", "stopped");
+out:
+	worker_release(w);
 	return rc;
 }

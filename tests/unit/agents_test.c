@@ -152,7 +152,8 @@ static void test_errors_name_the_line(void **state)
 			       "not define"));
 	assert_non_null(strstr(parse_err("a = /bin/sh \"open\n"),
 			       "agents.conf:1: a double quote is not closed"));
-	assert_non_null(strstr(parse_err("\na =   \n"), "agents.conf:2: agent \"a\" has no command"));
+	assert_non_null(
+	    strstr(parse_err("\na =   \n"), "agents.conf:2: agent \"a\" has no command"));
 	assert_non_null(strstr(parse_err("= /bin/sh\n"), "is not a valid agent id"));
 }
 
@@ -226,9 +227,9 @@ static void test_noop_built_in(void **state)
 	agents_free(a);
 
 	/* a file may define its own noop, which then runs a process */
-	assert_int_equal(agents_parse("noop = /bin/sh -c true\nnoop.timeout = 7\n", "f", &a, err,
-				      sizeof(err)),
-			 0);
+	assert_int_equal(
+	    agents_parse("noop = /bin/sh -c true\nnoop.timeout = 7\n", "f", &a, err, sizeof(err)),
+	    0);
 	assert_int_equal(agents_count(a), 1);
 	ag = agents_find(a, "noop");
 	assert_false(agent_is_builtin(ag));

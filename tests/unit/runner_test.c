@@ -228,15 +228,14 @@ static void test_stdin_json_received_intact(void **state)
 	assert_int_equal(json_integer_value(json_object_get(j, "attempt")), 2);
 	assert_int_equal(json_integer_value(json_object_get(json_object_get(j, "queueItem"), "id")),
 			 42);
-	assert_string_equal(json_string_value(json_object_get(json_object_get(j, "ticket"),
-							      "title")),
-			    "Fix \"quotes\", tabs\tand \xc3\xbcnicode\nsecond line");
+	assert_string_equal(
+	    json_string_value(json_object_get(json_object_get(j, "ticket"), "title")),
+	    "Fix \"quotes\", tabs\tand \xc3\xbcnicode\nsecond line");
 	task = json_object_get(j, "task");
 	assert_string_equal(json_string_value(json_object_get(task, "content")),
 			    "Review $(rm -rf /) `id` ; echo pwned");
-	assert_string_equal(json_string_value(json_object_get(json_object_get(j, "project"),
-							      "name")),
-			    "Demo");
+	assert_string_equal(
+	    json_string_value(json_object_get(json_object_get(j, "project"), "name")), "Demo");
 	json_decref(j);
 	free(input);
 	runner_result_clear(&res);
@@ -258,15 +257,16 @@ static void test_exit_75_is_retryable(void **state)
 	run(argv, NULL, &res);
 	assert_int_equal(res.outcome, RUNNER_RETRY);
 	assert_int_equal(res.exit_code, 75);
-	assert_string_equal(res.error, "exited with status 75 (EX_TEMPFAIL): rate limited, try later");
+	assert_string_equal(res.error,
+			    "exited with status 75 (EX_TEMPFAIL): rate limited, try later");
 	runner_result_clear(&res);
 }
 
 static void test_exit_3_is_permanent_with_status(void **state)
 {
-	char *argv[] = {
-		(char *)agent("fail", "echo first >&2; echo 'cannot parse the task' >&2; exit 3"), NULL
-	};
+	char *argv[] = { (char *)agent("fail",
+				       "echo first >&2; echo 'cannot parse the task' >&2; exit 3"),
+			 NULL };
 	struct runner_result res;
 
 	run(argv, NULL, &res);
@@ -348,8 +348,8 @@ static void test_leftovers_killed_after_normal_exit(void **state)
 	struct runner_result res;
 	pid_t gc, pgid;
 
-	snprintf(body, sizeof(body),
-		 "sleep 30 >/dev/null 2>&1 &\necho $! > %s/gc3.pid\necho done", tmp);
+	snprintf(body, sizeof(body), "sleep 30 >/dev/null 2>&1 &\necho $! > %s/gc3.pid\necho done",
+		 tmp);
 	argv[0] = (char *)agent("leaves", body);
 	pgid = run(argv, NULL, &res);
 	assert_int_equal(res.outcome, RUNNER_COMPLETED);
@@ -363,10 +363,9 @@ static void test_leftovers_killed_after_normal_exit(void **state)
 
 static void test_large_stdout_is_truncated(void **state)
 {
-	char *argv[] = {
-		(char *)agent("big", "head -c 1048576 /dev/zero | tr '\\000' 'a'; echo tail-marker"),
-		NULL
-	};
+	char *argv[] = { (char *)agent(
+			     "big", "head -c 1048576 /dev/zero | tr '\\000' 'a'; echo tail-marker"),
+			 NULL };
 	struct runner_spec s = spec_for(argv);
 	struct runner_result res;
 	size_t note = strlen("\n" RUNNER_TRUNCATED_NOTE);

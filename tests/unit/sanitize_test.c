@@ -21,19 +21,22 @@ static void check_utf8(const char *in, size_t len, const char *want)
 static void test_utf8(void **state)
 {
 	check_utf8("plain", 5, "plain");
-	check_utf8("\xc3\xbc\xe2\x82\xac\xf0\x9f\x98\x80", 9, "\xc3\xbc\xe2\x82\xac\xf0\x9f\x98\x80");
-	check_utf8("a\xff" "b", 3, "a?b");
+	check_utf8("\xc3\xbc\xe2\x82\xac\xf0\x9f\x98\x80", 9,
+		   "\xc3\xbc\xe2\x82\xac\xf0\x9f\x98\x80");
+	check_utf8("a\xff"
+		   "b",
+		   3, "a?b");
 	check_utf8("a\0b", 3, "a?b");
-	check_utf8("\xc3", 1, "?");			/* truncated sequence */
-	check_utf8("\xc0\xaf", 2, "??");		/* overlong */
-	check_utf8("\xed\xa0\x80", 3, "???");		/* surrogate */
-	check_utf8("\xf4\x90\x80\x80", 4, "????");	/* beyond U+10FFFF */
+	check_utf8("\xc3", 1, "?");		   /* truncated sequence */
+	check_utf8("\xc0\xaf", 2, "??");	   /* overlong */
+	check_utf8("\xed\xa0\x80", 3, "???");	   /* surrogate */
+	check_utf8("\xf4\x90\x80\x80", 4, "????"); /* beyond U+10FFFF */
 	check_utf8("\xe2\x82x", 3, "??x");
 }
 
 static void test_utf8_cut(void **state)
 {
-	const char *s = "ab\xe2\x82\xac";	/* "ab€" */
+	const char *s = "ab\xe2\x82\xac"; /* "ab€" */
 
 	assert_int_equal(sanitize_utf8_cut(s, 5), 5);
 	assert_int_equal(sanitize_utf8_cut(s, 4), 2);

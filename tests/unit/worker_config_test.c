@@ -13,10 +13,20 @@
 #include "../../worker/config.h"
 
 static const char *const vars[] = {
-	"FLOW_URL", "FLOW_AGENTS_FILE", "FLOW_WORKER_CONCURRENCY", "FLOW_WORKER_NAME",
-	"FLOW_CLAIM_WAIT_MS", "FLOW_AGENT_TIMEOUT_S", "FLOW_MAX_OUTPUT_BYTES",
-	"FLOW_SHUTDOWN_GRACE_MS", "FLOW_LOG_LEVEL", "FLOW_LOG_FORMAT", "FLOW_TOKEN",
-	"FLOW_API_KEY", "FLOW_AGENT_PASS_ENV", NULL,
+	"FLOW_URL",
+	"FLOW_AGENTS_FILE",
+	"FLOW_WORKER_CONCURRENCY",
+	"FLOW_WORKER_NAME",
+	"FLOW_CLAIM_WAIT_MS",
+	"FLOW_AGENT_TIMEOUT_S",
+	"FLOW_MAX_OUTPUT_BYTES",
+	"FLOW_SHUTDOWN_GRACE_MS",
+	"FLOW_LOG_LEVEL",
+	"FLOW_LOG_FORMAT",
+	"FLOW_TOKEN",
+	"FLOW_API_KEY",
+	"FLOW_AGENT_PASS_ENV",
+	NULL,
 };
 
 static int clean_env(void **state)
@@ -57,8 +67,9 @@ static void test_env_and_flags(void **state)
 {
 	struct worker_config c;
 	char err[512];
-	char *argv[] = { "flow-worker", "--url", "ipc:///tmp/f.sock", "--agents", "/etc/a.conf",
-			 "--concurrency", "16", "--json", NULL };
+	char *argv[] = { "flow-worker", "--url",       "ipc:///tmp/f.sock",
+			 "--agents",	"/etc/a.conf", "--concurrency",
+			 "16",		"--json",      NULL };
 
 	setenv("FLOW_WORKER_CONCURRENCY", "2", 1);
 	setenv("FLOW_WORKER_NAME", "w-1", 1);
@@ -107,7 +118,8 @@ static void test_bounds_and_errors(void **state)
 	setenv("FLOW_MAX_OUTPUT_BYTES", "1024", 1);
 	setenv("FLOW_LOG_LEVEL", "loud", 1);
 	assert_int_equal(load(&c, err, 1, extra), -1);
-	assert_non_null(strstr(err, "FLOW_LOG_LEVEL: \"loud\" is not one of debug|info|warn|error"));
+	assert_non_null(
+	    strstr(err, "FLOW_LOG_LEVEL: \"loud\" is not one of debug|info|warn|error"));
 }
 
 static void test_usage_lists_everything(void **state)

@@ -2,11 +2,13 @@
  * unit.worker: flow-worker's claim loop, batching, heartbeats, re-
  * registration, shutdown and outage handling against a fake flowd.
  *
- * The fake is a plain nng REP socket on an ipc:// path that answers the
- * WorkerService methods from an in-memory script: items to hand out,
- * outcomes received, ids to cancel, NOT_FOUND or FAILED_PRECONDITION to
- * answer. It can be closed and reopened to play a flowd restart. Agents
- * are real processes (small scripts written at test time).
+ * The fake is a separate process (this binary run as "worker_test --fake
+ * FD URL") with a plain nng REP socket on an ipc:// path. It answers the
+ * WorkerService methods from a script kept in shared memory (the memfd FD):
+ * items to hand out, ids to cancel, NOT_FOUND or FAILED_PRECONDITION to
+ * answer; and records what it got there. kill -9 and a restart play a
+ * flowd crash. Agents are real processes (small scripts written at test
+ * time); the worker runs in this process.
  */
 #define _GNU_SOURCE
 
@@ -21,7 +23,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -58,11 +62,8 @@ struct got {
 
 struct fake {
 	char url[600];
-	nng_socket sock;
-	pthread_t th;
-	atomic_bool stop;
-	bool running;
-	pthread_mutex_t mu;
+	pthread_mutex_t mu; /* process-shared */
+	bool ready;	    /* the fake process listens */
 	/* the script */
 	struct fake_item queue[MAX_ITEMS];
 	int n_queue;
@@ -82,7 +83,9 @@ struct fake {
 	int n_last_held;
 };
 
-static struct fake fk;
+static struct fake *fk; /* shared with the fake process */
+static int fk_fd = -1;
+static pid_t fk_pid;
 static char *tmp;
 
 /* ---- the fake flowd ------------------------------------------------------------ */
@@ -109,33 +112,34 @@ static void reply(nng_msg *msg, int code, const char *message, const ProtobufCMe
 	free(buf);
 }
 
-/* Under fk.mu: NOT_FOUND scripted for this call? */
+/* Under fk->mu: NOT_FOUND scripted for this call? */
 static bool take_not_found(void)
 {
-	if (fk.not_found == 0)
+	if (fk->not_found == 0)
 		return false;
-	fk.not_found--;
+	fk->not_found--;
 	return true;
 }
 
 static void on_register(nng_msg *msg, const ProtobufCBinaryData *body)
 {
 	Flow__V1__RegisterWorkerRequest *req =
-		flow__v1__register_worker_request__unpack(NULL, body->len, body->data);
+	    flow__v1__register_worker_request__unpack(NULL, body->len, body->data);
 	Flow__V1__RegisterWorkerResponse resp = FLOW__V1__REGISTER_WORKER_RESPONSE__INIT;
 
-	assert_non_null(req);
-	pthread_mutex_lock(&fk.mu);
-	fk.registrations++;
-	fk.reg_capacity = req->capacity;
-	fk.reg_agents = (int)req->n_agent_ids;
-	fk.reg_noop = false;
+	if (req == NULL)
+		abort();
+	pthread_mutex_lock(&fk->mu);
+	fk->registrations++;
+	fk->reg_capacity = req->capacity;
+	fk->reg_agents = (int)req->n_agent_ids;
+	fk->reg_noop = false;
 	for (size_t i = 0; i < req->n_agent_ids; i++)
-		fk.reg_noop = fk.reg_noop || strcmp(req->agent_ids[i], "noop") == 0;
+		fk->reg_noop = fk->reg_noop || strcmp(req->agent_ids[i], "noop") == 0;
 	resp.has_worker_id = resp.has_heartbeat_ms = 1;
-	resp.worker_id = 100 + fk.registrations;
+	resp.worker_id = 100 + fk->registrations;
 	resp.heartbeat_ms = 200;
-	pthread_mutex_unlock(&fk.mu);
+	pthread_mutex_unlock(&fk->mu);
 	flow__v1__register_worker_request__free_unpacked(req, NULL);
 	reply(msg, FLOW_OK, NULL, &resp.base);
 }
@@ -152,15 +156,15 @@ static void claim_reply(nng_msg *msg, int max)
 	t.has_id = 1;
 	t.id = 9;
 	t.title = "a ticket";
-	pthread_mutex_lock(&fk.mu);
-	while (n < max && n < fk.n_queue) {
+	pthread_mutex_lock(&fk->mu);
+	while (n < max && n < fk->n_queue) {
 		flow__v1__claimed_item__init(&ci[n]);
 		flow__v1__queue_item__init(&qi[n]);
 		qi[n].has_id = qi[n].has_attempt = qi[n].has_ticket_id = 1;
-		qi[n].id = fk.queue[n].id;
-		qi[n].attempt = fk.queue[n].attempt;
+		qi[n].id = fk->queue[n].id;
+		qi[n].attempt = fk->queue[n].attempt;
 		qi[n].ticket_id = 9;
-		qi[n].agent_id = fk.queue[n].agent;
+		qi[n].agent_id = fk->queue[n].agent;
 		ci[n].item = &qi[n];
 		ci[n].ticket = &t;
 		cp[n] = &ci[n];
@@ -169,9 +173,9 @@ static void claim_reply(nng_msg *msg, int max)
 	resp.n_items = (size_t)n;
 	resp.items = cp;
 	reply(msg, FLOW_OK, NULL, &resp.base);
-	memmove(fk.queue, fk.queue + n, (size_t)(fk.n_queue - n) * sizeof(fk.queue[0]));
-	fk.n_queue -= n;
-	pthread_mutex_unlock(&fk.mu);
+	memmove(fk->queue, fk->queue + n, (size_t)(fk->n_queue - n) * sizeof(fk->queue[0]));
+	fk->n_queue -= n;
+	pthread_mutex_unlock(&fk->mu);
 }
 
 static void on_claim(nng_msg *msg, const ProtobufCBinaryData *body)
@@ -180,14 +184,15 @@ static void on_claim(nng_msg *msg, const ProtobufCBinaryData *body)
 	int max, n;
 	bool nf;
 
-	assert_non_null(req);
+	if (req == NULL)
+		abort();
 	max = req->max_items;
 	flow__v1__claim_request__free_unpacked(req, NULL);
-	pthread_mutex_lock(&fk.mu);
-	fk.claims++;
+	pthread_mutex_lock(&fk->mu);
+	fk->claims++;
 	nf = take_not_found();
-	n = fk.n_queue;
-	pthread_mutex_unlock(&fk.mu);
+	n = fk->n_queue;
+	pthread_mutex_unlock(&fk->mu);
 	if (nf) {
 		reply(msg, FLOW_NOT_FOUND, "worker 101 is not registered", NULL);
 		return;
@@ -200,23 +205,24 @@ static void on_claim(nng_msg *msg, const ProtobufCBinaryData *body)
 static void on_heartbeat(nng_msg *msg, const ProtobufCBinaryData *body)
 {
 	Flow__V1__HeartbeatRequest *req =
-		flow__v1__heartbeat_request__unpack(NULL, body->len, body->data);
+	    flow__v1__heartbeat_request__unpack(NULL, body->len, body->data);
 	Flow__V1__HeartbeatResponse resp = FLOW__V1__HEARTBEAT_RESPONSE__INIT;
 	int64_t cancel[8];
 	bool nf;
 
-	assert_non_null(req);
-	pthread_mutex_lock(&fk.mu);
+	if (req == NULL)
+		abort();
+	pthread_mutex_lock(&fk->mu);
 	nf = take_not_found();
-	fk.heartbeats++;
-	fk.n_last_held = 0;
+	fk->heartbeats++;
+	fk->n_last_held = 0;
 	for (size_t i = 0; i < req->n_items && i < MAX_HELD; i++)
-		fk.last_held[fk.n_last_held++] = req->items[i]->queue_item_id;
-	memcpy(cancel, fk.cancel, sizeof(cancel));
-	resp.n_cancelled = (size_t)fk.n_cancel;
+		fk->last_held[fk->n_last_held++] = req->items[i]->queue_item_id;
+	memcpy(cancel, fk->cancel, sizeof(cancel));
+	resp.n_cancelled = (size_t)fk->n_cancel;
 	resp.cancelled = cancel;
-	fk.n_cancel = 0;
-	pthread_mutex_unlock(&fk.mu);
+	fk->n_cancel = 0;
+	pthread_mutex_unlock(&fk->mu);
 	flow__v1__heartbeat_request__free_unpacked(req, NULL);
 	if (nf)
 		reply(msg, FLOW_NOT_FOUND, "worker 101 is not registered", NULL);
@@ -224,10 +230,10 @@ static void on_heartbeat(nng_msg *msg, const ProtobufCBinaryData *body)
 		reply(msg, FLOW_OK, NULL, &resp.base);
 }
 
-/* Under fk.mu. */
+/* Under fk->mu. */
 static void record(const Flow__V1__ItemOutcome *o)
 {
-	struct got *g = &fk.got[fk.n_got++];
+	struct got *g = &fk->got[fk->n_got++];
 
 	g->id = o->queue_item_id;
 	g->attempt = o->attempt;
@@ -239,23 +245,24 @@ static void record(const Flow__V1__ItemOutcome *o)
 
 static bool is_stale(int64_t id)
 {
-	for (int i = 0; i < fk.n_stale; i++)
-		if (fk.stale[i] == id)
+	for (int i = 0; i < fk->n_stale; i++)
+		if (fk->stale[i] == id)
 			return true;
 	return false;
 }
 
 static void on_report(nng_msg *msg, const ProtobufCBinaryData *body)
 {
-	Flow__V1__ReportRequest *req = flow__v1__report_request__unpack(NULL, body->len, body->data);
+	Flow__V1__ReportRequest *req =
+	    flow__v1__report_request__unpack(NULL, body->len, body->data);
 	Flow__V1__ReportResponse resp = FLOW__V1__REPORT_RESPONSE__INIT;
 	Flow__V1__OutcomeResult res[REPORTER_BATCH], *rp[REPORTER_BATCH];
 
-	assert_non_null(req);
-	assert_true(req->n_outcomes >= 1 && req->n_outcomes <= REPORTER_BATCH);
-	pthread_mutex_lock(&fk.mu);
-	fk.reports++;
-	fk.report_worker_id = req->worker_id;
+	if (req == NULL || req->n_outcomes < 1 || req->n_outcomes > REPORTER_BATCH)
+		abort();
+	pthread_mutex_lock(&fk->mu);
+	fk->reports++;
+	fk->report_worker_id = req->worker_id;
 	for (size_t i = 0; i < req->n_outcomes; i++) {
 		flow__v1__outcome_result__init(&res[i]);
 		res[i].has_queue_item_id = res[i].has_code = 1;
@@ -266,7 +273,7 @@ static void on_report(nng_msg *msg, const ProtobufCBinaryData *body)
 		rp[i] = &res[i];
 		record(req->outcomes[i]);
 	}
-	pthread_mutex_unlock(&fk.mu);
+	pthread_mutex_unlock(&fk->mu);
 	resp.n_results = req->n_outcomes;
 	resp.results = rp;
 	reply(msg, FLOW_OK, NULL, &resp.base);
@@ -276,10 +283,11 @@ static void on_report(nng_msg *msg, const ProtobufCBinaryData *body)
 static void handle(nng_msg *msg)
 {
 	Flow__V1__RpcRequest *req =
-		flow__v1__rpc_request__unpack(NULL, nng_msg_len(msg), nng_msg_body(msg));
+	    flow__v1__rpc_request__unpack(NULL, nng_msg_len(msg), nng_msg_body(msg));
 	const char *m;
 
-	assert_non_null(req);
+	if (req == NULL)
+		abort();
 	m = strrchr(req->method, '/') + 1;
 	if (strcmp(m, "RegisterWorker") == 0)
 		on_register(msg, &req->body);
@@ -294,48 +302,76 @@ static void handle(nng_msg *msg)
 	flow__v1__rpc_request__free_unpacked(req, NULL);
 }
 
-static void *fake_main(void *arg)
+/* The fake process: answers until it is killed. */
+static int fake_main(int fd)
 {
-	while (!atomic_load(&fk.stop)) {
+	nng_socket sock;
+	char path[700];
+
+	fk = mmap(NULL, sizeof(*fk), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (fk == MAP_FAILED)
+		return 1;
+	snprintf(path, sizeof(path), "%s", fk->url + strlen("ipc://"));
+	unlink(path); /* the socket of a killed predecessor */
+	if (nng_rep0_open(&sock) != 0 || nng_listen(sock, fk->url, NULL, 0) != 0)
+		return 1;
+	pthread_mutex_lock(&fk->mu);
+	fk->ready = true;
+	pthread_mutex_unlock(&fk->mu);
+	for (;;) {
 		nng_msg *msg;
 
-		if (nng_recvmsg(fk.sock, &msg, 0) != 0)
+		if (nng_recvmsg(sock, &msg, 0) != 0)
 			continue;
 		handle(msg);
-		if (nng_sendmsg(fk.sock, msg, 0) != 0)
+		if (nng_sendmsg(sock, msg, 0) != 0)
 			nng_msg_free(msg);
 	}
-	return NULL;
 }
 
 static void fake_start(void)
 {
-	assert_int_equal(nng_rep0_open(&fk.sock), 0);
-	nng_socket_set_ms(fk.sock, NNG_OPT_RECVTIMEO, 50);
-	assert_int_equal(nng_listen(fk.sock, fk.url, NULL, 0), 0);
-	atomic_store(&fk.stop, false);
-	assert_int_equal(pthread_create(&fk.th, NULL, fake_main, NULL), 0);
-	fk.running = true;
+	char fdarg[16];
+
+	fk->ready = false;
+	snprintf(fdarg, sizeof(fdarg), "%d", fk_fd);
+	fk_pid = fork();
+	assert_true(fk_pid >= 0);
+	if (fk_pid == 0) {
+		execl("/proc/self/exe", "worker_test", "--fake", fdarg, (char *)NULL);
+		_exit(127);
+	}
+	for (int i = 0; i < 500; i++) {
+		bool ready;
+
+		pthread_mutex_lock(&fk->mu);
+		ready = fk->ready;
+		pthread_mutex_unlock(&fk->mu);
+		if (ready)
+			return;
+		ts_sleep_ms(10);
+	}
+	fail_msg("the fake flowd did not start");
 }
 
+/* kill -9, as a crash. */
 static void fake_stop(void)
 {
-	if (!fk.running)
+	if (fk_pid <= 0)
 		return;
-	atomic_store(&fk.stop, true);
-	pthread_join(fk.th, NULL);
-	nng_close(fk.sock);
-	fk.running = false;
+	kill(fk_pid, SIGKILL);
+	waitpid(fk_pid, NULL, 0);
+	fk_pid = 0;
 }
 
 static void queue_item(int64_t id, const char *agent)
 {
-	pthread_mutex_lock(&fk.mu);
-	fk.queue[fk.n_queue].id = id;
-	fk.queue[fk.n_queue].attempt = 1;
-	snprintf(fk.queue[fk.n_queue].agent, sizeof(fk.queue[0].agent), "%s", agent);
-	fk.n_queue++;
-	pthread_mutex_unlock(&fk.mu);
+	pthread_mutex_lock(&fk->mu);
+	fk->queue[fk->n_queue].id = id;
+	fk->queue[fk->n_queue].attempt = 1;
+	snprintf(fk->queue[fk->n_queue].agent, sizeof(fk->queue[0].agent), "%s", agent);
+	fk->n_queue++;
+	pthread_mutex_unlock(&fk->mu);
 }
 
 /* The recorded outcome of id (a copy), and how many were recorded. */
@@ -343,14 +379,14 @@ static int got(int64_t id, struct got *out)
 {
 	int n = 0;
 
-	pthread_mutex_lock(&fk.mu);
-	for (int i = 0; i < fk.n_got; i++)
-		if (fk.got[i].id == id) {
+	pthread_mutex_lock(&fk->mu);
+	for (int i = 0; i < fk->n_got; i++)
+		if (fk->got[i].id == id) {
 			if (out)
-				*out = fk.got[i];
+				*out = fk->got[i];
 			n++;
 		}
-	pthread_mutex_unlock(&fk.mu);
+	pthread_mutex_unlock(&fk->mu);
 	return n;
 }
 
@@ -358,9 +394,9 @@ static int count(const int *field)
 {
 	int v;
 
-	pthread_mutex_lock(&fk.mu);
+	pthread_mutex_lock(&fk->mu);
 	v = *field;
-	pthread_mutex_unlock(&fk.mu);
+	pthread_mutex_unlock(&fk->mu);
 	return v;
 }
 
@@ -368,10 +404,10 @@ static bool held_in_last_heartbeat(int64_t id)
 {
 	bool found = false;
 
-	pthread_mutex_lock(&fk.mu);
-	for (int i = 0; i < fk.n_last_held; i++)
-		found = found || fk.last_held[i] == id;
-	pthread_mutex_unlock(&fk.mu);
+	pthread_mutex_lock(&fk->mu);
+	for (int i = 0; i < fk->n_last_held; i++)
+		found = found || fk->last_held[i] == id;
+	pthread_mutex_unlock(&fk->mu);
 	return found;
 }
 
@@ -418,7 +454,7 @@ static void start_worker(struct run *r, const char *agents_text, int concurrency
 
 	memset(r, 0, sizeof(*r));
 	assert_int_equal(worker_config_load(&r->cfg, 1, argv, err, sizeof(err)), 0);
-	snprintf(r->cfg.url, sizeof(r->cfg.url), "%s", fk.url);
+	snprintf(r->cfg.url, sizeof(r->cfg.url), "%s", fk->url);
 	snprintf(r->cfg.name, sizeof(r->cfg.name), "test-worker");
 	r->cfg.concurrency = concurrency;
 	r->cfg.claim_wait_ms = 1000;
@@ -445,22 +481,27 @@ static long long stop_worker(struct run *r)
 	return stopflag_now_ms() - t0;
 }
 
-#define WAIT_FOR(cond, ms)                                                       \
-	do {                                                                     \
-		int waited_ = 0;                                                 \
-		while (!(cond) && waited_ < (ms)) {                              \
-			ts_sleep_ms(10);                                         \
-			waited_ += 10;                                           \
-		}                                                                \
-		assert_true(cond);                                               \
+#define WAIT_FOR(cond, ms)                                                                         \
+	do {                                                                                       \
+		int waited_ = 0;                                                                   \
+		while (!(cond) && waited_ < (ms)) {                                                \
+			ts_sleep_ms(10);                                                           \
+			waited_ += 10;                                                             \
+		}                                                                                  \
+		assert_true(cond);                                                                 \
 	} while (0)
 
 static int setup(void **state)
 {
+	pthread_mutexattr_t ma;
+
 	fake_stop();
-	memset(&fk, 0, sizeof(fk));
-	pthread_mutex_init(&fk.mu, NULL);
-	snprintf(fk.url, sizeof(fk.url), "ipc://%s/fake-%ld.sock", tmp, random());
+	memset(fk, 0, sizeof(*fk));
+	pthread_mutexattr_init(&ma);
+	pthread_mutexattr_setpshared(&ma, PTHREAD_PROCESS_SHARED);
+	pthread_mutex_init(&fk->mu, &ma);
+	pthread_mutexattr_destroy(&ma);
+	snprintf(fk->url, sizeof(fk->url), "ipc://%s/fake-%ld.sock", tmp, random());
 	fake_start();
 	return 0;
 }
@@ -468,7 +509,6 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	fake_stop();
-	pthread_mutex_destroy(&fk.mu);
 	return 0;
 }
 
@@ -477,11 +517,16 @@ static int group_setup(void **state)
 	signal(SIGPIPE, SIG_IGN);
 	log_set_level(LOG_WARN); /* two info lines per item otherwise */
 	tmp = ts_tmpdir();
-	return tmp ? 0 : -1;
+	fk_fd = memfd_create("fake-flowd", 0);
+	if (tmp == NULL || fk_fd < 0 || ftruncate(fk_fd, sizeof(*fk)) != 0)
+		return -1;
+	fk = mmap(NULL, sizeof(*fk), PROT_READ | PROT_WRITE, MAP_SHARED, fk_fd, 0);
+	return fk == MAP_FAILED ? -1 : 0;
 }
 
 static int group_teardown(void **state)
 {
+	fake_stop();
 	ts_rmrf(tmp);
 	free(tmp);
 	return 0;
@@ -498,19 +543,19 @@ static void test_noop_items_batched(void **state)
 	for (int i = 1; i <= n; i++)
 		queue_item(i, "noop");
 	start_worker(&r, "", 8);
-	WAIT_FOR(count(&fk.n_got) >= n, 10000);
+	WAIT_FOR(count(&fk->n_got) >= n, 10000);
 	for (int i = 1; i <= n; i++) {
 		assert_int_equal(got(i, &g), 1);
 		assert_true(g.success);
 		assert_string_equal(g.notes, "noop");
 	}
-	assert_true(count(&fk.reports) < n / 2); /* outcomes travel in batches */
-	assert_int_equal(count(&fk.registrations), 1);
-	assert_int_equal(count(&fk.reg_capacity), 8);
-	assert_int_equal(count(&fk.reg_agents), 1);
-	assert_true(fk.reg_noop);
+	assert_true(count(&fk->reports) < n / 2); /* outcomes travel in batches */
+	assert_int_equal(count(&fk->registrations), 1);
+	assert_int_equal(count(&fk->reg_capacity), 8);
+	assert_int_equal(count(&fk->reg_agents), 1);
+	assert_true(fk->reg_noop);
 	assert_true(stop_worker(&r) < 2000);
-	assert_int_equal(count(&fk.n_got), n);
+	assert_int_equal(count(&fk->n_got), n);
 }
 
 static void test_agents_and_failures(void **state)
@@ -519,8 +564,7 @@ static void test_agents_and_failures(void **state)
 	struct run r;
 	struct got g;
 
-	snprintf(text, sizeof(text),
-		 "echo = %s\nfail = %s\ntemp = %s\n",
+	snprintf(text, sizeof(text), "echo = %s\nfail = %s\ntemp = %s\n",
 		 script("echo.sh", "cat >/dev/null; echo \"done $FLOW_QUEUE_ITEM_ID\""),
 		 script("fail.sh", "echo 'bad input' >&2; exit 3"), script("temp.sh", "exit 75"));
 	queue_item(11, "echo");
@@ -529,7 +573,7 @@ static void test_agents_and_failures(void **state)
 	queue_item(14, "ghost");
 	queue_item(15, "");
 	start_worker(&r, text, 4);
-	WAIT_FOR(count(&fk.n_got) >= 5, 10000);
+	WAIT_FOR(count(&fk->n_got) >= 5, 10000);
 	assert_int_equal(got(11, &g), 1);
 	assert_true(g.success);
 	assert_string_equal(g.notes, "done 11\n");
@@ -546,7 +590,7 @@ static void test_agents_and_failures(void **state)
 	assert_int_equal(got(15, &g), 1);
 	assert_true(g.retryable);
 	assert_non_null(strstr(g.error, "names no agent"));
-	assert_int_equal(count(&fk.reg_agents), 4);
+	assert_int_equal(count(&fk->reg_agents), 4);
 	stop_worker(&r);
 }
 
@@ -555,13 +599,13 @@ static void test_reregisters_on_not_found(void **state)
 	struct run r;
 	struct got g;
 
-	fk.not_found = 1; /* the first Claim */
+	fk->not_found = 1; /* the first Claim */
 	queue_item(21, "noop");
 	start_worker(&r, "", 2);
 	WAIT_FOR(got(21, &g) == 1, 10000);
 	assert_true(g.success);
-	assert_int_equal(count(&fk.registrations), 2);
-	assert_int_equal(fk.report_worker_id, 102); /* the id of the second registration */
+	assert_int_equal(count(&fk->registrations), 2);
+	assert_int_equal(fk->report_worker_id, 102); /* the id of the second registration */
 	stop_worker(&r);
 }
 
@@ -577,13 +621,16 @@ static void test_heartbeat_cancel_stops_agent(void **state)
 	start_worker(&r, path, 2);
 	WAIT_FOR(held_in_last_heartbeat(31), 5000);
 	snprintf(path, sizeof(path), "%s/sleeper.pid", tmp);
-	WAIT_FOR((pidtext = ts_read_file(path, NULL)) != NULL, 5000);
+	WAIT_FOR(access(path, F_OK) == 0, 5000);
+	ts_sleep_ms(50); /* written, not only created */
+	pidtext = ts_read_file(path, NULL);
+	assert_non_null(pidtext);
 	pid = (pid_t)atol(pidtext);
 	free(pidtext);
 	assert_true(pid > 1);
-	pthread_mutex_lock(&fk.mu);
-	fk.cancel[fk.n_cancel++] = 31;
-	pthread_mutex_unlock(&fk.mu);
+	pthread_mutex_lock(&fk->mu);
+	fk->cancel[fk->n_cancel++] = 31;
+	pthread_mutex_unlock(&fk->mu);
 	WAIT_FOR(kill(pid, 0) != 0, 3000); /* stopped and reaped */
 	WAIT_FOR(!held_in_last_heartbeat(31), 3000);
 	ts_sleep_ms(300);
@@ -621,11 +668,11 @@ static void test_finished_agent_waits_for_flowd(void **state)
 		 script("short.sh", "cat >/dev/null; sleep 1; echo finished"));
 	queue_item(51, "short");
 	start_worker(&r, line, 2);
-	WAIT_FOR(count(&fk.n_queue) == 0 && count(&fk.claims) > 0, 5000);
-	fake_stop(); /* flowd goes away while the agent runs */
+	WAIT_FOR(count(&fk->n_queue) == 0 && count(&fk->claims) > 0, 5000);
+	fake_stop(); /* flowd dies while the agent runs */
 	ts_sleep_ms(2500);
 	assert_int_equal(got(51, NULL), 0);
-	fake_start(); /* and comes back */
+	fake_start(); /* and is restarted */
 	WAIT_FOR(got(51, &g) == 1, 15000);
 	assert_true(g.success);
 	assert_string_equal(g.notes, "finished\n");
@@ -638,7 +685,7 @@ static void test_stale_outcome_dropped(void **state)
 {
 	struct run r;
 
-	fk.stale[fk.n_stale++] = 61;
+	fk->stale[fk->n_stale++] = 61;
 	queue_item(61, "noop");
 	start_worker(&r, "", 1);
 	WAIT_FOR(got(61, NULL) == 1, 5000);
@@ -650,7 +697,7 @@ static void test_stale_outcome_dropped(void **state)
 	stop_worker(&r);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_noop_items_batched, setup, teardown),
@@ -658,8 +705,11 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_reregisters_on_not_found, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_heartbeat_cancel_stops_agent, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_shutdown_reports_retryable, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_finished_agent_waits_for_flowd, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_finished_agent_waits_for_flowd, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_stale_outcome_dropped, setup, teardown),
 	};
+	if (argc == 3 && strcmp(argv[1], "--fake") == 0)
+		return fake_main(atoi(argv[2]));
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
