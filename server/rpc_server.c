@@ -28,6 +28,7 @@ struct rpc_ctx {
 	nng_msg *msg;        /* request while queued, handled or parked */
 	int64_t received_ms; /* monotonic ms the request arrived */
 	struct waiter_node wnode; /* while parked */
+	bool was_parked;          /* handled again after a wake-up */
 	struct rpc_ctx *next;
 };
 
@@ -109,6 +110,7 @@ static void send_reply(struct rpc_ctx *c, const void *data, size_t len)
 	nng_msg *msg = c->msg;
 
 	c->msg = NULL;
+	c->was_parked = false;
 	nng_msg_clear(msg);
 	if (data == NULL || nng_msg_append(msg, data, len) != 0) {
 		nng_msg_clear(msg);
@@ -119,6 +121,50 @@ static void send_reply(struct rpc_ctx *c, const void *data, size_t len)
 	pthread_mutex_unlock(&c->srv->mu);
 	nng_aio_set_msg(c->aio, msg);
 	nng_ctx_send(c->ctx, c->aio);
+}
+
+/* The caller of a request is still connected (its pipe still exists). */
+static bool caller_connected(nng_msg *msg)
+{
+	int proto = 0;
+
+	return nng_pipe_get_int(nng_msg_get_pipe(msg), NNG_OPT_PEER, &proto) == 0;
+}
+
+/* Forgets a woken request whose caller went away meanwhile (a worker that
+ * stopped while its Claim was parked): no item must be claimed for it. */
+static void drop_request(struct rpc_ctx *c)
+{
+	nng_msg_free(c->msg);
+	c->msg = NULL;
+	c->was_parked = false;
+	pthread_mutex_lock(&c->srv->mu);
+	c->state = CTX_RECV;
+	pthread_mutex_unlock(&c->srv->mu);
+	if (!atomic_load(&c->srv->closing))
+		nng_ctx_recv(c->ctx, c->aio);
+}
+
+/* nng callback: a connection closed. Its parked requests are dropped now,
+ * so they neither use up wake-ups nor get work claimed for them. */
+static void pipe_gone(nng_pipe p, nng_pipe_ev ev, void *arg)
+{
+	rpc_server *s = arg;
+
+	(void)ev;
+	for (int i = 0; i < s->n_ctxs; i++) {
+		struct rpc_ctx *c = &s->ctxs[i];
+		bool mine;
+
+		/* s->mu keeps s->waiters alive (stop clears it under the lock) */
+		pthread_mutex_lock(&s->mu);
+		mine = c->state == CTX_PARKED && s->waiters != NULL &&
+		       nng_pipe_id(nng_msg_get_pipe(c->msg)) == nng_pipe_id(p) &&
+		       waiters_unpark(s->waiters, &c->wnode);
+		pthread_mutex_unlock(&s->mu);
+		if (mine)
+			drop_request(c);
+	}
 }
 
 /* waiters callback: a parked request is handled again. */
@@ -135,6 +181,7 @@ static void park(rpc_server *s, struct rpc_ctx *c, int64_t until_ms)
 	c->state = CTX_PARKED;
 	pthread_mutex_unlock(&s->mu);
 	c->wnode.until_ms = until_ms;
+	c->was_parked = true;
 	waiters_park(s->waiters, &c->wnode);
 }
 
@@ -145,6 +192,11 @@ static void handle(rpc_server *s, struct flow_req *r, struct rpc_ctx *c)
 	char err[256];
 	int rv;
 
+	if (c->was_parked && !caller_connected(c->msg)) {
+		log_debug("rpc.caller_gone", "dropping a parked request: its caller disconnected");
+		drop_request(c);
+		return;
+	}
 	arena_reset(r->arena);
 	if (r->db == NULL && store_open(s->conninfo, &r->db, err, sizeof(err)) != FLOW_OK) {
 		log_warn("db.unavailable", "%s", err);
@@ -294,6 +346,7 @@ int rpc_server_start(const struct rpc_server_opts *o, rpc_server **out, char *er
 	    (rv = open_contexts(s, o->n_contexts, err, errlen)) != FLOW_OK ||
 	    (rv = listen_all(s, o, err, errlen)) != FLOW_OK)
 		goto fail;
+	nng_pipe_notify(s->sock, NNG_PIPE_EV_REM_POST, pipe_gone, s);
 	for (int i = 0; i < s->n_ctxs; i++) {
 		s->ctxs[i].state = CTX_RECV;
 		nng_ctx_recv(s->ctxs[i].ctx, s->ctxs[i].aio);
@@ -342,11 +395,14 @@ void rpc_server_stop(rpc_server *s, int grace_ms)
 			nng_aio_cancel(s->ctxs[i].aio);
 	}
 	/* Parked long polls are answered (empty) rather than dropped. */
+	waiters *w;
+
 	pthread_mutex_lock(&s->mu);
 	s->no_park = true;
-	pthread_mutex_unlock(&s->mu);
-	waiters_stop(s->waiters);
+	w = s->waiters;
 	s->waiters = NULL;
+	pthread_mutex_unlock(&s->mu);
+	waiters_stop(w);
 	if (grace_ms > 0)
 		wait_idle(s, grace_ms);
 	pthread_mutex_lock(&s->mu);

@@ -92,6 +92,20 @@ void waiters_park(waiters *w, struct waiter_node *node)
 	nudge(w); /* its deadline may be the next one */
 }
 
+bool waiters_unpark(waiters *w, struct waiter_node *node)
+{
+	bool was = false;
+
+	pthread_mutex_lock(&w->mu);
+	if (node->next != NULL) {
+		list_del(node);
+		w->count--;
+		was = true;
+	}
+	pthread_mutex_unlock(&w->mu);
+	return was;
+}
+
 void waiters_kick(waiters *w, int n)
 {
 	if (w != NULL && n > 0)

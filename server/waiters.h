@@ -17,6 +17,7 @@
 #ifndef FLOW_WAITERS_H
 #define FLOW_WAITERS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -43,6 +44,9 @@ int waiters_start(const char *conninfo, const struct waiters_ops *ops, waiters *
 
 /* Parks node until node->until_ms or an earlier wake-up. */
 void waiters_park(waiters *w, struct waiter_node *node);
+
+/* Takes node off the list without waking it; true if it was parked. */
+bool waiters_unpark(waiters *w, struct waiter_node *node);
 
 /* Wakes up to n of the oldest parked nodes now. */
 void waiters_kick(waiters *w, int n);

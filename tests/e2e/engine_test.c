@@ -295,7 +295,7 @@ static void test_four_workers_thousand_items(void **state)
 	struct checker chk = { f.db_url, queue, false, 0, 0 };
 	pthread_t checker;
 	pid_t w[WORKERS];
-	const char *log = tmp_file("drain.log");
+	const char *log = tmp_file("drain-agent.log");
 
 	snprintf(agents, sizeof(agents), "logger = %s log %s\n", agent_bin, log);
 	write_agents("drain.conf", agents);
@@ -540,7 +540,7 @@ static int64_t wall_ms(void)
 static void test_idle_worker_gets_new_item_fast(void **state)
 {
 	char conf[2048];
-	const char *log = tmp_file("latency.log");
+	const char *log = tmp_file("latency-agent.log");
 	int64_t queue = mk_queue("latency", 1, 30, 3), item, t0, started;
 	char *s, *p;
 	pid_t w;
@@ -560,8 +560,28 @@ static void test_idle_worker_gets_new_item_fast(void **state)
 	free(s);
 	print_message("enqueue -> agent started: %lld ms\n", (long long)(started - t0));
 	/* well under the 200 ms poll and the 20 s claim wait: woken by NOTIFY */
+	assert_true(started >= t0);
 	assert_true(started - t0 < 1000);
 	stop_worker(w);
+}
+
+/* A worker killed while its Claim is parked in flowd is handed nothing. */
+static void test_departed_worker_gets_nothing(void **state)
+{
+	char conf[2048];
+	int64_t queue = mk_queue("departed", 1, 30, 3), item;
+	pid_t w;
+
+	snprintf(conf, sizeof(conf), "ghost = %s ok\n", agent_bin);
+	write_agents("ghost.conf", conf);
+	w = ts_worker_start(&f, "ghost", tmp_file("ghost.conf"), 1, NULL);
+	ts_sleep_ms(1500); /* registered and parked in Claim */
+	ts_kill(w, SIGKILL);
+	ts_wait_exit(w, 5000, NULL);
+	item = task_item(queue, "ghost", 5);
+	ts_sleep_ms(1500); /* NOTIFY and a few polls later */
+	assert_int_equal(sql("SELECT count(*) FROM queue_items WHERE id = %lld AND status = 'queued'"
+			     " AND attempt = 0", (long long)item), 1);
 }
 
 struct claimer {
@@ -637,6 +657,7 @@ int main(void)
 		cmocka_unit_test(test_cancel_running_item),
 		cmocka_unit_test(test_delay_dependencies_routing),
 		cmocka_unit_test(test_idle_worker_gets_new_item_fast),
+		cmocka_unit_test(test_departed_worker_gets_nothing),
 		cmocka_unit_test(test_200_idle_waiters_do_not_block),
 	};
 	ts_skip_without_pg();

@@ -227,7 +227,7 @@ BEGIN
         RETURN;
     END IF;
     UPDATE queue_items
-       SET status = 'in_progress', attempt = attempt + 1, started_at = now(),
+       SET status = 'in_progress', attempt = attempt + 1, started_at = clock_timestamp(),
            lease_owner = p_owner,
            lease_expires_at = now() + make_interval(secs => coalesce(p_lease_s, q.lease_seconds))
      WHERE id = it.id
@@ -293,7 +293,7 @@ BEGIN
          LIMIT p_max),
     u AS (
         UPDATE queue_items i
-           SET status = 'in_progress', attempt = i.attempt + 1, started_at = now(),
+           SET status = 'in_progress', attempt = i.attempt + 1, started_at = clock_timestamp(),
                lease_owner = p_owner,
                lease_expires_at = now() + make_interval(secs => c.lease_seconds)
           FROM c WHERE i.id = c.id
