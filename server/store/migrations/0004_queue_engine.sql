@@ -198,6 +198,7 @@ DROP FUNCTION flow_claim(bigint, text, text);
 CREATE FUNCTION flow_claim(p_queue bigint, p_owner text, p_agent text, p_lease_s int)
     RETURNS SETOF queue_items LANGUAGE plpgsql VOLATILE AS $$
 DECLARE
+    v_now timestamptz;
     q queues%ROWTYPE;
     it queue_items%ROWTYPE;
     running bigint;
@@ -226,10 +227,11 @@ BEGIN
     IF NOT FOUND THEN
         RETURN;
     END IF;
+    v_now := clock_timestamp(); -- after the locks: when the claim really happens
     UPDATE queue_items
-       SET status = 'in_progress', attempt = attempt + 1, started_at = clock_timestamp(),
+       SET status = 'in_progress', attempt = attempt + 1, started_at = v_now,
            lease_owner = p_owner,
-           lease_expires_at = now() + make_interval(secs => coalesce(p_lease_s, q.lease_seconds))
+           lease_expires_at = v_now + make_interval(secs => coalesce(p_lease_s, q.lease_seconds))
      WHERE id = it.id
     RETURNING * INTO it;
     PERFORM flow_claimed_mark(ARRAY[it]);
@@ -248,6 +250,7 @@ CREATE FUNCTION flow_claim_worker(p_worker bigint, p_owner text, p_agents text[]
                                   p_queue bigint)
     RETURNS SETOF queue_items LANGUAGE plpgsql VOLATILE AS $$
 DECLARE
+    v_now timestamptz;
     v_agents text[];
     v_queues bigint[];
     v_items queue_items[];
@@ -272,6 +275,7 @@ BEGIN
     IF v_queues IS NULL THEN
         RETURN;
     END IF;
+    v_now := clock_timestamp(); -- after the queue locks
     WITH s AS (
         SELECT q.id, q.lease_seconds,
                greatest(q.max_parallel_items - (SELECT count(*) FROM queue_items r
@@ -293,9 +297,9 @@ BEGIN
          LIMIT p_max),
     u AS (
         UPDATE queue_items i
-           SET status = 'in_progress', attempt = i.attempt + 1, started_at = clock_timestamp(),
+           SET status = 'in_progress', attempt = i.attempt + 1, started_at = v_now,
                lease_owner = p_owner,
-               lease_expires_at = now() + make_interval(secs => c.lease_seconds)
+               lease_expires_at = v_now + make_interval(secs => c.lease_seconds)
           FROM c WHERE i.id = c.id
         RETURNING i AS it)
     SELECT array_agg(u.it ORDER BY (u.it).priority DESC, (u.it).id) INTO v_items FROM u;
