@@ -1,106 +1,58 @@
 #include "config.h"
 
-#include <errno.h>
-#include <getopt.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "cfgtab.h"
 #include "log.h"
 
-enum setting_type { SET_STR, SET_LONG, SET_ENUM };
+#define STR(f) CFGTAB_FIELD_STR(struct worker_config, f)
+#define NUM(f) CFGTAB_FIELD_LONG(struct worker_config, f)
 
-struct setting {
-	const char *flag; /* long option, without "--" */
-	const char *env;
-	enum setting_type type;
-	size_t offset;
-	size_t size; /* of a string buffer */
-	const char *def;
-	long min, max;
-	const char *choices; /* "a|b|c" for SET_ENUM */
-	const char *help;
-};
-
-#define STR(f) offsetof(struct worker_config, f), sizeof(((struct worker_config *)0)->f)
-#define NUM(f) offsetof(struct worker_config, f), 0
-
-static const struct setting settings[] = {
-	{ "url", "FLOW_URL", SET_STR, STR(url), "tcp://127.0.0.1:7600", 0, 0, NULL,
+static const struct cfgtab_setting settings[] = {
+	{ "url", "FLOW_URL", CFGTAB_STR, STR(url), "tcp://127.0.0.1:7600", 0, 0, NULL,
 	  "flowd's RPC URL (ipc://PATH, tcp://HOST:PORT)" },
-	{ "agents", "FLOW_AGENTS_FILE", SET_STR, STR(agents_file), "", 0, 0, NULL,
+	{ "agents", "FLOW_AGENTS_FILE", CFGTAB_STR, STR(agents_file), "", 0, 0, NULL,
 	  "agents file (agent-id = /abs/path args...); none: only the built-in noop agent" },
-	{ "concurrency", "FLOW_WORKER_CONCURRENCY", SET_LONG, NUM(concurrency), "4", 1, 1024, NULL,
+	{ "concurrency", "FLOW_WORKER_CONCURRENCY", CFGTAB_LONG, NUM(concurrency), "4", 1, 1024, NULL,
 	  "items run at once (the capacity advertised to flowd)" },
-	{ "name", "FLOW_WORKER_NAME", SET_STR, STR(name), "", 0, 0, NULL,
+	{ "name", "FLOW_WORKER_NAME", CFGTAB_STR, STR(name), "", 0, 0, NULL,
 	  "name shown in flowd (default <host>/flow-worker-<pid>)" },
-	{ "claim-wait", "FLOW_CLAIM_WAIT_MS", SET_LONG, NUM(claim_wait_ms), "20000", 100, 600000,
+	{ "claim-wait", "FLOW_CLAIM_WAIT_MS", CFGTAB_LONG, NUM(claim_wait_ms), "20000", 100, 600000,
 	  NULL, "long-poll wait of one Claim, ms (flowd caps it with --claim-max-wait)" },
-	{ "agent-timeout", "FLOW_AGENT_TIMEOUT_S", SET_LONG, NUM(agent_timeout_s), "600", 1, 604800,
+	{ "agent-timeout", "FLOW_AGENT_TIMEOUT_S", CFGTAB_LONG, NUM(agent_timeout_s), "600", 1, 604800,
 	  NULL, "timeout of agents without their own agent-id.timeout, seconds" },
-	{ "kill-grace", "FLOW_AGENT_KILL_GRACE_MS", SET_LONG, NUM(kill_grace_ms), "5000", 0, 600000,
+	{ "kill-grace", "FLOW_AGENT_KILL_GRACE_MS", CFGTAB_LONG, NUM(kill_grace_ms), "5000", 0, 600000,
 	  NULL, "time between SIGTERM and SIGKILL when an agent is stopped, ms" },
-	{ "max-output", "FLOW_MAX_OUTPUT_BYTES", SET_LONG, NUM(max_output), "65536", 256, 1048576,
+	{ "max-output", "FLOW_MAX_OUTPUT_BYTES", CFGTAB_LONG, NUM(max_output), "65536", 256, 1048576,
 	  NULL, "stdout kept as completion notes, bytes (the rest is discarded)" },
-	{ "shutdown-grace", "FLOW_SHUTDOWN_GRACE_MS", SET_LONG, NUM(shutdown_grace_ms), "10000", 0,
+	{ "shutdown-grace", "FLOW_SHUTDOWN_GRACE_MS", CFGTAB_LONG, NUM(shutdown_grace_ms), "10000", 0,
 	  3600000, NULL, "time running agents get to finish on SIGTERM, ms" },
-	{ "rpc-timeout", "FLOW_RPC_TIMEOUT_MS", SET_LONG, NUM(rpc_timeout_ms), "10000", 100, 600000,
+	{ "rpc-timeout", "FLOW_RPC_TIMEOUT_MS", CFGTAB_LONG, NUM(rpc_timeout_ms), "10000", 100, 600000,
 	  NULL, "deadline of RegisterWorker, Heartbeat and Report calls, ms" },
-	{ "pass-env", "FLOW_AGENT_PASS_ENV", SET_STR, STR(pass_env), "", 0, 0, NULL,
+	{ "pass-env", "FLOW_AGENT_PASS_ENV", CFGTAB_STR, STR(pass_env), "", 0, 0, NULL,
 	  "environment variables passed through to agents, comma-separated" },
-	{ "log-level", "FLOW_LOG_LEVEL", SET_ENUM, STR(log_level), "info", 0, 0,
+	{ "log-level", "FLOW_LOG_LEVEL", CFGTAB_ENUM, STR(log_level), "info", 0, 0,
 	  "debug|info|warn|error", "log level (SIGHUP toggles debug)" },
-	{ "log-format", "FLOW_LOG_FORMAT", SET_ENUM, STR(log_format), "text", 0, 0, "text|json",
+	{ "log-format", "FLOW_LOG_FORMAT", CFGTAB_ENUM, STR(log_format), "text", 0, 0, "text|json",
 	  "log line format (--json is short for --log-format json)" },
 };
-#define N_SETTINGS (sizeof(settings) / sizeof(settings[0]))
+static const struct cfgtab_switch switches[] = {
+	{ "check-config", offsetof(struct worker_config, check_config),
+	  "validate the settings and the agents file, and exit" },
+	{ "json", offsetof(struct worker_config, json), "JSON log lines (same as --log-format json)" },
+	{ "version", offsetof(struct worker_config, version), "print the version and exit" },
+	{ "help", offsetof(struct worker_config, help), "this help" },
+};
 
-static bool enum_ok(const char *choices, const char *v)
-{
-	size_t n = strlen(v);
-
-	for (const char *p = choices; p && *p;) {
-		const char *bar = strchr(p, '|');
-		size_t len = bar ? (size_t)(bar - p) : strlen(p);
-
-		if (len == n && strncmp(p, v, n) == 0)
-			return true;
-		p = bar ? bar + 1 : NULL;
-	}
-	return false;
-}
-
-static int set_value(struct worker_config *cfg, const struct setting *s, const char *v,
-		     const char *from, char *err, size_t errlen)
-{
-	char *dst = (char *)cfg + s->offset;
-
-	if (s->type == SET_LONG) {
-		char *end;
-		long n;
-
-		errno = 0;
-		n = strtol(v, &end, 10);
-		if (errno || end == v || *end != '\0' || n < s->min || n > s->max) {
-			snprintf(err, errlen, "%s: \"%s\" is not an integer between %ld and %ld",
-				 from, v, s->min, s->max);
-			return -1;
-		}
-		*(long *)dst = n;
-		return 0;
-	}
-	if (s->type == SET_ENUM && !enum_ok(s->choices, v)) {
-		snprintf(err, errlen, "%s: \"%s\" is not one of %s", from, v, s->choices);
-		return -1;
-	}
-	if (strlen(v) >= s->size) {
-		snprintf(err, errlen, "%s: value is longer than %zu bytes", from, s->size - 1);
-		return -1;
-	}
-	memcpy(dst, v, strlen(v) + 1);
-	return 0;
-}
+static const struct cfgtab table = {
+	settings,
+	sizeof(settings) / sizeof(settings[0]),
+	switches,
+	sizeof(switches) / sizeof(switches[0]),
+};
 
 /* The token: FLOW_TOKEN, else FLOW_API_KEY; never a flag. */
 static int load_token(struct worker_config *cfg, char *err, size_t errlen)
@@ -119,81 +71,6 @@ static int load_token(struct worker_config *cfg, char *err, size_t errlen)
 		}
 		memcpy(cfg->token, v, strlen(v) + 1);
 		return 0;
-	}
-	return 0;
-}
-
-static int load_env(struct worker_config *cfg, char *err, size_t errlen)
-{
-	for (size_t i = 0; i < N_SETTINGS; i++) {
-		const struct setting *s = &settings[i];
-		const char *v = getenv(s->env);
-
-		if (set_value(cfg, s, s->def, "default", err, errlen) != 0)
-			return -1;
-		if (v != NULL && *v != '\0' && set_value(cfg, s, v, s->env, err, errlen) != 0)
-			return -1;
-	}
-	return load_token(cfg, err, errlen);
-}
-
-enum { OPT_HELP = 1000, OPT_VERSION, OPT_CHECK, OPT_JSON };
-
-static size_t fill_options(struct option *opts)
-{
-	size_t n = 0;
-
-	for (size_t i = 0; i < N_SETTINGS; i++)
-		opts[n++] = (struct option){ settings[i].flag, required_argument, NULL, (int)i };
-	opts[n++] = (struct option){ "help", no_argument, NULL, OPT_HELP };
-	opts[n++] = (struct option){ "version", no_argument, NULL, OPT_VERSION };
-	opts[n++] = (struct option){ "check-config", no_argument, NULL, OPT_CHECK };
-	opts[n++] = (struct option){ "json", no_argument, NULL, OPT_JSON };
-	opts[n] = (struct option){ 0 };
-	return n;
-}
-
-static int apply_option(struct worker_config *cfg, int c, char *err, size_t errlen)
-{
-	char from[64];
-
-	if (c == 'h' || c == OPT_HELP)
-		cfg->help = true;
-	else if (c == OPT_VERSION)
-		cfg->version = true;
-	else if (c == OPT_CHECK)
-		cfg->check_config = true;
-	else if (c == OPT_JSON)
-		snprintf(cfg->log_format, sizeof(cfg->log_format), "json");
-	else if (c >= 0 && (size_t)c < N_SETTINGS) {
-		snprintf(from, sizeof(from), "--%s", settings[c].flag);
-		return set_value(cfg, &settings[c], optarg, from, err, errlen);
-	} else
-		return 1;
-	return 0;
-}
-
-static int load_argv(struct worker_config *cfg, int argc, char **argv, char *err, size_t errlen)
-{
-	struct option opts[N_SETTINGS + 5];
-	int c, idx, rv;
-
-	fill_options(opts);
-	optind = 1;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "h", opts, &idx)) != -1) {
-		rv = apply_option(cfg, c, err, errlen);
-		if (rv < 0)
-			return -1;
-		if (rv > 0) {
-			snprintf(err, errlen, "unknown or incomplete option %s (see --help)",
-				 argv[optind - 1]);
-			return -1;
-		}
-	}
-	if (optind < argc) {
-		snprintf(err, errlen, "unexpected argument \"%s\" (see --help)", argv[optind]);
-		return -1;
 	}
 	return 0;
 }
@@ -242,8 +119,11 @@ static void default_name(struct worker_config *cfg)
 int worker_config_load(struct worker_config *cfg, int argc, char **argv, char *err, size_t errlen)
 {
 	memset(cfg, 0, sizeof(*cfg));
-	if (load_env(cfg, err, errlen) != 0 || load_argv(cfg, argc, argv, err, errlen) != 0)
+	if (cfgtab_load(&table, cfg, argc, argv, err, errlen) != 0 ||
+	    load_token(cfg, err, errlen) != 0)
 		return -1;
+	if (cfg->json)
+		snprintf(cfg->log_format, sizeof(cfg->log_format), "json");
 	if (cfg->help || cfg->version)
 		return 0;
 	if (cfg->url[0] == '\0') {
@@ -262,37 +142,20 @@ int worker_config_load(struct worker_config *cfg, int argc, char **argv, char *e
 void worker_config_usage(FILE *out)
 {
 	fprintf(out, "usage: flow-worker [options]\n\n"
-		     "Pulls queue items from flowd and runs the agent each item names.\n\n"
-		     "  --check-config      validate the settings and the agents file, and exit\n"
-		     "  --json              JSON log lines (same as --log-format json)\n"
-		     "  --version, --help\n\n"
-		     "settings (flag, environment variable, default, bounds):\n");
-	for (size_t i = 0; i < N_SETTINGS; i++) {
-		const struct setting *s = &settings[i];
-		char bounds[64] = "";
-
-		if (s->type == SET_LONG)
-			snprintf(bounds, sizeof(bounds), " [%ld..%ld]", s->min, s->max);
-		else if (s->type == SET_ENUM)
-			snprintf(bounds, sizeof(bounds), " [%s]", s->choices);
-		fprintf(out, "  --%-16s %-26s default \"%s\"%s\n      %s\n", s->flag, s->env,
-			s->def, bounds, s->help);
-	}
-	fprintf(out, "  (no flag)          FLOW_TOKEN or FLOW_API_KEY\n"
+		     "Pulls queue items from flowd and runs the agent each item names.\n\n");
+	cfgtab_usage(&table, out);
+	fprintf(out, "  (no flag)            FLOW_TOKEN or FLOW_API_KEY\n"
 		     "      token sent to flowd; never taken from the command line and never "
 		     "given to agents\n");
 }
 
 void worker_config_log(const struct worker_config *cfg)
 {
-	for (size_t i = 0; i < N_SETTINGS; i++) {
-		const struct setting *s = &settings[i];
-		const char *p = (const char *)cfg + s->offset;
+	for (size_t i = 0; i < table.n_settings; i++) {
+		char value[1024];
 
-		if (s->type == SET_LONG)
-			log_info("config.value", "%s = %ld", s->flag, *(const long *)p);
-		else
-			log_info("config.value", "%s = %s", s->flag, p);
+		log_info("config.value", "%s = %s", settings[i].flag,
+			 cfgtab_value(&settings[i], cfg, value, sizeof(value)));
 	}
 	log_info("config.value", "token = %s", cfg->token[0] ? "(set)" : "(none)");
 }

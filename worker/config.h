@@ -35,6 +35,7 @@ struct worker_config {
 	bool check_config;
 	bool help;
 	bool version;
+	bool json; /* --json: log_format "json" */
 };
 
 /*

@@ -100,9 +100,10 @@ static void test_bounds_and_errors(void **state)
 	char *badname[] = { "flow-worker", "--pass-env", "A-B", NULL };
 
 	assert_int_equal(load(&c, err, 3, zero), -1);
-	assert_string_equal(err, "--concurrency: \"0\" is not an integer between 1 and 1024");
+	assert_string_equal(err, "--concurrency (FLOW_WORKER_CONCURRENCY): \"0\" is not an integer "
+				 "between 1 and 1024");
 	assert_int_equal(load(&c, err, 3, word), -1);
-	assert_non_null(strstr(err, "--agent-timeout: \"long\""));
+	assert_non_null(strstr(err, "--agent-timeout (FLOW_AGENT_TIMEOUT_S): \"long\""));
 	assert_int_equal(load(&c, err, 3, tok), -1);
 	assert_non_null(strstr(err, "unknown or incomplete option --token"));
 	assert_int_equal(load(&c, err, 2, extra), -1);
