@@ -175,14 +175,23 @@ static void ctx_wake(struct waiter_node *node, void *arg)
 	enqueue(arg, c);
 }
 
+/* Parks a request; during shutdown (no waiters any more) it is handled
+ * again at once, and then answered without parking. */
 static void park(rpc_server *s, struct rpc_ctx *c, int64_t until_ms)
 {
-	pthread_mutex_lock(&s->mu);
-	c->state = CTX_PARKED;
-	pthread_mutex_unlock(&s->mu);
+	bool parked = false;
+
 	c->wnode.until_ms = until_ms;
 	c->was_parked = true;
-	waiters_park(s->waiters, &c->wnode);
+	pthread_mutex_lock(&s->mu);
+	if (s->waiters != NULL) {
+		c->state = CTX_PARKED;
+		waiters_park(s->waiters, &c->wnode); /* lock order: s->mu, then the list's */
+		parked = true;
+	}
+	pthread_mutex_unlock(&s->mu);
+	if (!parked)
+		enqueue(s, c);
 }
 
 static void handle(rpc_server *s, struct flow_req *r, struct rpc_ctx *c)
