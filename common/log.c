@@ -1,4 +1,5 @@
 #include "log.h"
+#include "sanitize.h"
 
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -109,13 +110,15 @@ static void format_time(char *buf, size_t len)
 
 void log_write(enum log_level level, const char *msgid, const char *fmt, ...)
 {
-	char raw[2048], msg[4096], ts[40], rid[160] = "";
+	char raw[2048], red[2048], msg[4096], ts[40], rid[160] = "";
 	va_list ap;
 
 	va_start(ap, fmt);
 	vsnprintf(raw, sizeof(raw), fmt, ap);
 	va_end(ap);
-	log_escape(msg, sizeof(msg), raw);
+	sanitize_secrets(raw, red, sizeof(red)); /* no secret is ever logged */
+	explicit_bzero(raw, sizeof(raw));
+	log_escape(msg, sizeof(msg), red);
 	format_time(ts, sizeof(ts));
 	if (log_request_id != NULL)
 		log_escape(rid, sizeof(rid), log_request_id);

@@ -3,6 +3,8 @@
  *
  * Every line has a level, a stable message id ("db.connect_failed") and a
  * message; the request id of the calling thread is added when one is set.
+ * Secrets are redacted from every message (sanitize_secrets: passwords,
+ * tokens, keys, URL passwords, JWTs) before it is written.
  * Levels are checked before any formatting. Control characters in the
  * message are escaped, so a request can never forge a log line.
  * Output goes to stderr: "text" (human-readable) or "json" (one object a line).

@@ -123,32 +123,13 @@ void config_usage(FILE *out)
 	cfgtab_usage(&table, out);
 }
 
-/* Copies a libpq URL or key=value string with any password masked. */
-static void mask_password(const char *in, char *out, size_t len)
-{
-	const char *at = strchr(in, '@'), *scheme = strstr(in, "://"), *pw;
-
-	snprintf(out, len, "%s", in);
-	if (scheme && at && at > scheme) {
-		const char *colon = memchr(scheme + 3, ':', (size_t)(at - scheme - 3));
-
-		if (colon)
-			snprintf(out, len, "%.*s:***%s", (int)(colon - in), in, at);
-	}
-	if ((pw = strstr(in, "password=")) != NULL) {
-		const char *end = strpbrk(pw, " \t");
-
-		snprintf(out, len, "%.*spassword=***%s", (int)(pw - in), in, end ? end : "");
-	}
-}
-
 void config_log(const struct config *cfg)
 {
+	/* the logger redacts the password of the database URL */
 	for (size_t i = 0; i < table.n_settings; i++) {
-		char value[1024], masked[1024];
+		char value[1024];
 
-		cfgtab_value(&settings[i], cfg, value, sizeof(value));
-		mask_password(value, masked, sizeof(masked));
-		log_info("config.value", "%s = %s", settings[i].flag, masked);
+		log_info("config.value", "%s = %s", settings[i].flag,
+			 cfgtab_value(&settings[i], cfg, value, sizeof(value)));
 	}
 }

@@ -61,7 +61,7 @@ void config_apply(const struct config *cfg);
 /* The settings table as help text. */
 void config_usage(FILE *out);
 
-/* Logs every setting (the database URL with its password masked). */
+/* Logs every setting (the logger masks the database password). */
 void config_log(const struct config *cfg);
 
 #endif

@@ -1,11 +1,12 @@
 /*
- * sanitize.h - making agent output safe to log and to send to flowd.
+ * sanitize.h - making text safe to log and to send to flowd.
  *
  * Agents write whatever they like; flowd accepts only valid UTF-8 without
- * NUL bytes, and logs must not carry secrets an agent printed by mistake.
+ * NUL bytes; and no log line may carry a secret (the logger runs every
+ * message through sanitize_secrets()).
  */
-#ifndef FLOW_WORKER_SANITIZE_H
-#define FLOW_WORKER_SANITIZE_H
+#ifndef FLOW_SANITIZE_H
+#define FLOW_SANITIZE_H
 
 #include <stddef.h>
 
@@ -27,8 +28,9 @@ size_t sanitize_utf8_cut(const char *s, size_t len);
  * replaced by "***": what follows token, password, passwd, secret, api_key,
  * apikey or api-key and then '=' or ':'; the credentials of
  * "Authorization: Bearer|Basic ..." and of a bare "Bearer ..."; and the
- * password of a URL (scheme://user:password@host). Keys are matched
- * without regard to case.
+ * password of a URL (scheme://user:password@host); and anything shaped
+ * like a JWT ("eyJ..." base64url with two dots). Keys are matched without
+ * regard to case.
  */
 void sanitize_secrets(const char *in, char *out, size_t outlen);
 

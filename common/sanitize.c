@@ -158,6 +158,25 @@ static bool match_url_password(const char *s, size_t *from, size_t *to)
 	return true;
 }
 
+static bool is_b64url(char c)
+{
+	return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+	       c == '-' || c == '_';
+}
+
+/* A JWT ("eyJ" header, two dots) starting at s[0]: its length, else 0. */
+static size_t match_jwt(const char *s, bool at_word_start)
+{
+	size_t i = 0;
+	int dots = 0;
+
+	if (!at_word_start || strncmp(s, "eyJ", 3) != 0)
+		return 0;
+	while (is_b64url(s[i]) || (s[i] == '.' && dots < 2 && ++dots))
+		i++;
+	return dots == 2 && i >= 20 ? i : 0;
+}
+
 struct outbuf {
 	char *p;
 	size_t len, o;
@@ -177,9 +196,14 @@ void sanitize_secrets(const char *in, char *out, size_t outlen)
 	if (outlen == 0)
 		return;
 	while (in[i]) {
-		size_t from, to;
+		size_t from, to, jwt;
 		char quote;
 
+		if ((jwt = match_jwt(in + i, i == 0 || !is_b64url(in[i - 1]))) != 0) {
+			put(&b, "***", 3);
+			i += jwt;
+			continue;
+		}
 		if (match_url_password(in + i, &from, &to) ||
 		    (match_key(in + i, &from, &quote) &&
 		     (to = value_end(in + i, from, quote)) > from)) {
