@@ -57,6 +57,38 @@ static int nng_to_code(int rv)
 	}
 }
 
+/* Creates the dialer (with TLS for tls+tcp://) and dials once. */
+static int dial(rpc_client *c, const char *url, const struct rpc_client_opts *opts,
+		struct rpc_status *st)
+{
+	struct tls_files env;
+	const struct tls_files *f = opts && opts->tls ? opts->tls : NULL;
+	nng_tls_config *cfg = NULL;
+	char err[512];
+	int rv;
+
+	if ((rv = nng_dialer_create(&c->dialer, c->sock, url)) != 0)
+		return st_set(st, nng_to_code(rv), "cannot connect to flowd at %s: %s", url,
+			      nng_strerror(rv));
+	if (tls_url(url)) {
+		if (f == NULL) {
+			tls_files_from_env(&env);
+			f = &env;
+		}
+		if (tls_config_new(false, f, &cfg, err, sizeof(err)) != FLOW_OK)
+			return st_set(st, FLOW_INVALID_ARGUMENT, "%s", err);
+		rv = nng_dialer_set_ptr(c->dialer, NNG_OPT_TLS_CONFIG, cfg);
+		nng_tls_config_free(cfg); /* the dialer holds its own reference */
+		if (rv != 0)
+			return st_set(st, FLOW_INTERNAL, "cannot use TLS: %s", nng_strerror(rv));
+	}
+	rv = nng_dialer_start(c->dialer, opts && opts->background_dial ? NNG_FLAG_NONBLOCK : 0);
+	if (rv != 0)
+		return st_set(st, nng_to_code(rv), "cannot connect to flowd at %s: %s", url,
+			      nng_strerror(rv));
+	return FLOW_OK;
+}
+
 int rpc_client_open(const char *url, const struct rpc_client_opts *opts,
 		    rpc_client **out, struct rpc_status *st)
 {
@@ -85,13 +117,9 @@ int rpc_client_open(const char *url, const struct rpc_client_opts *opts,
 	nng_socket_set_size(c->sock, NNG_OPT_RECVMAXSZ, c->max_message);
 	nng_socket_set_ms(c->sock, NNG_OPT_RECONNMINT, 50);
 	nng_socket_set_ms(c->sock, NNG_OPT_RECONNMAXT, 2000);
-	rv = nng_dial(c->sock, url, &c->dialer,
-		      opts && opts->background_dial ? NNG_FLAG_NONBLOCK : 0);
-	if (rv != 0) {
-		int code = nng_to_code(rv);
-
+	if ((rv = dial(c, url, opts, st)) != FLOW_OK) {
 		rpc_client_close(c);
-		return st_set(st, code, "cannot connect to flowd at %s: %s", url, nng_strerror(rv));
+		return rv;
 	}
 	*out = c;
 	return FLOW_OK;

@@ -1,7 +1,8 @@
 /*
  * rpc_client.h - calling flowd: dial, per-call deadline, automatic redial.
  *
- * One rpc_client wraps one nng REQ socket dialed to one URL (ipc://, tcp://).
+ * One rpc_client wraps one nng REQ socket dialed to one URL (ipc://, tcp://,
+ * tls+tcp://).
  * nng redials in the background when the connection drops. rpc_client_call
  * is safe from several threads at once (each call uses its own nng context).
  */
@@ -13,6 +14,8 @@
 #include <stdint.h>
 
 #include <protobuf-c/protobuf-c.h>
+
+#include "tls.h"
 
 typedef struct rpc_client rpc_client;
 
@@ -29,6 +32,10 @@ struct rpc_client_opts {
 	 * background and wait for the server within each call's deadline.
 	 */
 	bool background_dial;
+	/* For tls+tcp:// URLs: the CA to verify flowd with (required), an
+	 * optional client certificate and key (mutual TLS), the server name
+	 * to verify. NULL: tls_files_from_env(). */
+	const struct tls_files *tls;
 };
 
 /* Outcome of a call: gRPC code, message, retry hint. */

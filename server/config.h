@@ -35,6 +35,9 @@ struct config {
 	long claim_poll_ms;
 	long rescue_interval_ms;
 	long history_retention_s;
+	char tls_cert[1024];
+	char tls_key[1024];
+	char tls_client_ca[1024];
 
 	/* actions, not settings */
 	bool check_config;

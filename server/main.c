@@ -61,6 +61,7 @@ static int run(const struct config *cfg)
 		.db_conninfo = cfg->db_url,
 		.limits = { (size_t)cfg->max_message, (size_t)cfg->max_string,
 			    (uint32_t)cfg->max_deadline_ms },
+		.tls = { cfg->tls_cert, cfg->tls_key, cfg->tls_client_ca, NULL },
 	};
 	rpc_server *srv;
 	struct rescuer *rs = NULL;

@@ -271,11 +271,36 @@ static void *service_thread(void *arg)
 	return NULL;
 }
 
+/* A listener for url, with TLS for tls+tcp://. */
+static int listen_one(rpc_server *s, const char *url, const struct tls_files *tls, char *err,
+		      size_t errlen)
+{
+	nng_listener l;
+	nng_tls_config *cfg;
+	int rv;
+
+	if ((rv = nng_listener_create(&l, s->sock, url)) != 0)
+		return rv;
+	if (tls_url(url)) {
+		if (tls_config_new(true, tls, &cfg, err, errlen) != FLOW_OK)
+			return NNG_EINVAL;
+		rv = nng_listener_set_ptr(l, NNG_OPT_TLS_CONFIG, cfg);
+		nng_tls_config_free(cfg); /* the listener holds its own reference */
+		if (rv != 0)
+			return rv;
+	}
+	return nng_listener_start(l, 0);
+}
+
 static int listen_all(rpc_server *s, const struct rpc_server_opts *o, char *err, size_t errlen)
 {
 	for (size_t i = 0; i < o->n_urls; i++) {
-		int rv = nng_listen(s->sock, o->urls[i], NULL, 0);
+		int rv;
 
+		err[0] = '\0';
+		rv = listen_one(s, o->urls[i], &o->tls, err, errlen);
+		if (rv == NNG_EINVAL && err[0] != '\0')
+			return FLOW_INVALID_ARGUMENT;
 		if (rv != 0) {
 			snprintf(err, errlen, "cannot listen on %s: %s", o->urls[i], nng_strerror(rv));
 			return rv == NNG_EADDRINVAL || rv == NNG_ENOTSUP ? FLOW_INVALID_ARGUMENT

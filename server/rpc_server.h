@@ -15,6 +15,7 @@
 #include <stddef.h>
 
 #include "dispatch.h"
+#include "tls.h"
 
 typedef struct rpc_server rpc_server;
 
@@ -25,6 +26,9 @@ struct rpc_server_opts {
 	int n_contexts; /* requests received concurrently */
 	const char *db_conninfo;
 	struct dispatch_limits limits;
+	/* For tls+tcp:// URLs: certificate and key; with a CA, client
+	 * certificates signed by it are required (mutual TLS). */
+	struct tls_files tls;
 };
 
 /* Listens on every URL and starts the threads. On failure returns a flow
