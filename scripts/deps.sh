@@ -22,6 +22,10 @@ PKGS=(
 	libjansson-dev
 	libcmocka-dev
 	libssl-dev
+	openssl
+	libargon2-dev
+	libpwquality-dev
+	cracklib-runtime
 	postgresql
 	postgresql-client
 	ca-certificates
