@@ -554,7 +554,7 @@ static void test_noop_items_batched(void **state)
 	assert_int_equal(count(&fk->reg_capacity), 8);
 	assert_int_equal(count(&fk->reg_agents), 1);
 	assert_true(fk->reg_noop);
-	assert_true(stop_worker(&r) < 2000);
+	assert_true(stop_worker(&r) < 5000);
 	assert_int_equal(count(&fk->n_got), n);
 }
 
