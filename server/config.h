@@ -35,6 +35,8 @@ struct config {
 	long claim_poll_ms;
 	long rescue_interval_ms;
 	long history_retention_s;
+	char env[16]; /* development | production */
+	long allow_plaintext;
 	char tls_cert[1024];
 	char tls_key[1024];
 	char tls_client_ca[1024];

@@ -13,6 +13,7 @@
 #include "dispatch.h"
 #include "log.h"
 #include "rpc_server.h"
+#include "security.h"
 #include "status.h"
 #include "store/migrate.h"
 #include "store/store.h"
@@ -114,6 +115,10 @@ int main(int argc, char **argv)
 	config_apply(&cfg);
 	log_set_level((enum log_level)log_level_parse(cfg.log_level));
 	log_set_json(strcmp(cfg.log_format, "json") == 0);
+	if (security_check(&cfg, err, sizeof(err)) != 0) {
+		fprintf(stderr, "flowd: %s\n", err);
+		return 1;
+	}
 	if (cfg.check_config) {
 		config_log(&cfg);
 		printf("flowd: configuration is valid\n");

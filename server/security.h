@@ -1,0 +1,31 @@
+/*
+ * security.h - flowd's start-up security check.
+ *
+ * Runs every check, logs each result ("security.check"), and fails the
+ * start when a critical one fails:
+ *   - token signing key: FLOW_JWT_SECRET (environment only, never a flag) must pass
+ *     jwt_secret_check(). In production a missing or weak secret is
+ *     critical; in development flowd warns and uses a random per-process
+ *     secret (tokens then do not survive a restart).
+ *   - plaintext: in production a tcp:// listener (no TLS) is critical
+ *     unless --allow-plaintext; in development a tcp:// listener off
+ *     loopback is a warning.
+ *   - tls: a tls+tcp:// listener needs --tls-cert and --tls-key.
+ * The secret is kept for the token code (security_jwt_key).
+ */
+#ifndef FLOW_SECURITY_H
+#define FLOW_SECURITY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config.h"
+
+/* 0 when the start may go on; -1 after logging the critical failures, with
+ * a one-line summary in err. */
+int security_check(const struct config *cfg, char *err, size_t errlen);
+
+/* The key tokens are signed with (valid after security_check returned 0). */
+const uint8_t *security_jwt_key(size_t *len);
+
+#endif
