@@ -45,9 +45,44 @@ int ts_flowd_restart(struct ts_flowd *f)
 	return spawn_flowd(f);
 }
 
+/* Workers started by ts_worker_start, killed by ts_flowd_stop if a failed
+ * test left them running. */
+#define MAX_WORKERS 64
+static pid_t workers[MAX_WORKERS];
+
+/* Still our running child? (A reaped pid that the system reused for
+ * another process is not our child, so it is never touched.) */
+static int running_child(pid_t pid)
+{
+	siginfo_t info = { 0 };
+
+	/* WNOWAIT: an exited child stays for the test's own wait */
+	return pid > 0 && waitid(P_PID, (id_t)pid, &info, WEXITED | WNOHANG | WNOWAIT) == 0 &&
+	       info.si_pid == 0;
+}
+
+static void remember_worker(pid_t pid)
+{
+	for (int i = 0; i < MAX_WORKERS; i++)
+		if (!running_child(workers[i])) {
+			workers[i] = pid;
+			return;
+		}
+}
+
+static void reap_workers(void)
+{
+	for (int i = 0; i < MAX_WORKERS; i++) {
+		if (running_child(workers[i]))
+			ts_terminate(workers[i], 2000, NULL);
+		workers[i] = 0;
+	}
+}
+
 pid_t ts_worker_start(const struct ts_flowd *f, const char *name, const char *agents_file,
 		      int concurrency, char *const extra_args[])
 {
+	pid_t pid;
 	char url[640], agents[600], conc[32], nm[128], log[700];
 	char *argv[32];
 	int n = 0;
@@ -65,7 +100,10 @@ pid_t ts_worker_start(const struct ts_flowd *f, const char *name, const char *ag
 	for (int i = 0; extra_args && extra_args[i] && n < 31; i++)
 		argv[n++] = extra_args[i];
 	argv[n] = NULL;
-	return ts_spawn(argv, NULL, log);
+	pid = ts_spawn(argv, NULL, log);
+	if (pid > 0)
+		remember_worker(pid);
+	return pid;
 }
 
 int ts_flowd_start(struct ts_flowd *f, const char *db_url, char *const extra_args[])
@@ -90,6 +128,7 @@ int ts_flowd_stop(struct ts_flowd *f)
 {
 	int status = -1, rv = -1;
 
+	reap_workers();
 	if (f->pid > 0 && ts_terminate(f->pid, 15000, &status) == 0 && WIFEXITED(status))
 		rv = WEXITSTATUS(status);
 	if (rv != 0)

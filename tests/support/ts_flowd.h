@@ -39,8 +39,9 @@ int ts_flowd_restart(struct ts_flowd *f);
 pid_t ts_worker_start(const struct ts_flowd *f, const char *name, const char *agents_file,
 		      int concurrency, char *const extra_args[]);
 
-/* SIGTERM; returns flowd's exit status (0 for a clean stop) or -1. Drops the
- * database it made and removes the folder. */
+/* SIGTERM; returns flowd's exit status (0 for a clean stop) or -1. Also
+ * stops any worker from ts_worker_start still running (a failed test's),
+ * drops the database it made and removes the folder. */
 int ts_flowd_stop(struct ts_flowd *f);
 
 /*
