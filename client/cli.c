@@ -586,6 +586,35 @@ static int cmd_queue_resume(struct cli_env *env, const struct cli_args *a)
 	return queue_set_active(env, a->pos[0], true);
 }
 
+/* queue_items_retry / queue_items_cancel on one item; prints its new status. */
+static int item_action(struct cli_env *env, const char *action, const char *item_id)
+{
+	json_t *r = NULL, *it;
+	int st = run_action(env, ACTION_TOOL_FLOW,
+			    json_pack("{s:s, s:{s:[s]}}", "action", action, "data", "queueItemIds",
+				      item_id),
+			    &r);
+	size_t i;
+
+	if (st == 0 && !print_json_mode(env, r))
+		json_array_foreach(json_object_get(r, "items"), i, it)
+			printf("Item %" JSON_INTEGER_FORMAT ": %s.\n",
+			       json_integer_value(json_object_get(it, "id")),
+			       str_or(json_string_value(json_object_get(it, "status")), "?"));
+	json_decref(r);
+	return st;
+}
+
+static int cmd_item_retry(struct cli_env *env, const struct cli_args *a)
+{
+	return item_action(env, "queue_items_retry", a->pos[0]);
+}
+
+static int cmd_item_cancel(struct cli_env *env, const struct cli_args *a)
+{
+	return item_action(env, "queue_items_cancel", a->pos[0]);
+}
+
 static int cmd_next(struct cli_env *env, const struct cli_args *a)
 {
 	json_t *r = NULL;
@@ -640,6 +669,10 @@ static const struct cli_cmd commands[] = {
 	  cmd_queue_stats, NULL },
 	{ "queue pause", "QUEUE_ID", "Stop handing out the queue's items.", 1, 0, cmd_queue_pause, NULL },
 	{ "queue resume", "QUEUE_ID", "Hand out the queue's items again.", 1, 0, cmd_queue_resume, NULL },
+	{ "item retry", "ITEM_ID", "Queue a failed or dead item again (queue_items_retry).", 1, 0,
+	  cmd_item_retry, NULL },
+	{ "item cancel", "ITEM_ID", "Cancel a queued or running item (queue_items_cancel).", 1, 0,
+	  cmd_item_cancel, NULL },
 	{ "next", "QUEUE_ID [--agent A]", "Claim the next item of a queue (processor_get_next).", 1,
 	  O(OPT_AGENT), cmd_next, NULL },
 	{ "call", "TOOL JSON", "Run an MCP tool call; JSON result (see flowctl help call).", -1, 0,
