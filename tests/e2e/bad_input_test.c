@@ -17,7 +17,7 @@
 #include "ts_flowd.h"
 
 static struct ts_flowd flowd;
-static json_int_t project, ticket, task, queue, done_item;
+static json_int_t project, ticket, task, queue, done_item, active_item;
 
 static json_t *ok(const char *tool, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static json_t *ok(const char *tool, const char *fmt, ...)
@@ -87,8 +87,11 @@ static int setup(void **state)
 	json_decref(ok("flow_manager", "{\"action\":\"processor_complete\",\"itemId\":%lld}",
 		       (long long)done_item));
 	/* and one active item, for ALREADY_EXISTS */
-	json_decref(ok("flow_manager", "{\"action\":\"queues_add_item\",\"queueId\":%lld,"
-		       "\"data\":{\"ticketId\":%lld}}", (long long)queue, (long long)ticket));
+	j = ok("flow_manager", "{\"action\":\"queues_add_item\",\"queueId\":%lld,"
+	       "\"data\":{\"ticketId\":%lld}}", (long long)queue, (long long)ticket);
+	active_item = json_integer_value(
+		json_object_get(json_array_get(json_object_get(j, "items"), 0), "id"));
+	json_decref(j);
 	return 0;
 }
 
@@ -256,12 +259,52 @@ static void test_sql_metacharacters_stored_verbatim(void **state)
 	json_decref(j);
 }
 
+/* flowctl item cancel / item retry, the friendly commands. */
+static int item_cmd(const char *verb, json_int_t item, char **out, char **err)
+{
+	char id[32];
+	char *argv[] = { (char *)ts_bin("flowctl"), "--url", flowd.url, "item", (char *)verb, id,
+			 NULL };
+	int status = -1;
+
+	snprintf(id, sizeof(id), "%lld", (long long)item);
+	assert_int_equal(ts_run_capture(argv, NULL, out, err, &status, 30000), 0);
+	return status;
+}
+
+static void test_item_commands(void **state)
+{
+	char *out = NULL, *err = NULL;
+	json_t *j = ok("flow_manager", "{\"action\":\"queues_get_stats\",\"queueId\":%lld}", (long long)queue);
+	assert_int_equal(json_integer_value(json_object_get(j, "queuedItems")), 1);
+	json_decref(j);
+	assert_int_equal(item_cmd("retry", done_item, &out, &err), 1);
+	assert_non_null(strstr(err, "FAILED_PRECONDITION"));
+	assert_non_null(strstr(err, "only failed or dead items can be retried"));
+	free(out);
+	free(err);
+	assert_true(active_item > 0);
+	assert_int_equal(item_cmd("cancel", active_item, &out, &err), 0);
+	assert_non_null(strstr(out, "cancelled"));
+	free(out);
+	free(err);
+	j = ok("flow_manager", "{\"action\":\"queues_get_stats\",\"queueId\":%lld}", (long long)queue);
+	assert_int_equal(json_integer_value(json_object_get(j, "cancelledItems")), 1);
+	assert_int_equal(json_integer_value(json_object_get(j, "queuedItems")), 0);
+	json_decref(j);
+	assert_int_equal(item_cmd("cancel", 987654, &out, &err), 1);
+	assert_non_null(strstr(err, "NOT_FOUND"));
+	free(out);
+	free(err);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_table_of_bad_calls),
 		cmocka_unit_test(test_bad_bytes_and_sizes),
 		cmocka_unit_test(test_sql_metacharacters_stored_verbatim),
+		cmocka_unit_test(test_item_commands), /* last: it changes state */
 	};
 	if (ts_pg_admin_url() == NULL)
 		ts_skip_without_pg();
