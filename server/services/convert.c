@@ -166,6 +166,26 @@ int convert_text(struct flow_req *r, const char *field, const char *s, size_t ma
 	return FLOW_OK;
 }
 
+/* A C0 control character or DEL in s (names and titles are one line of text). */
+static bool has_control(const char *s)
+{
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+		if (*p < 0x20 || *p == 0x7f)
+			return true;
+	return false;
+}
+
+int convert_line(struct flow_req *r, const char *field, const char *s, size_t max_chars,
+		 bool required)
+{
+	int rv = convert_text(r, field, s, max_chars, required);
+
+	if (rv == FLOW_OK && s != NULL && has_control(s))
+		return req_error(r, FLOW_INVALID_ARGUMENT,
+				 "%s must not contain control characters (newlines, tabs, ...)", field);
+	return rv;
+}
+
 int convert_strs(struct flow_req *r, const char *field, char *const *v, size_t n, size_t max_n,
 		 size_t max_chars)
 {
@@ -180,6 +200,9 @@ int convert_strs(struct flow_req *r, const char *field, char *const *v, size_t n
 			return req_error(r, FLOW_INVALID_ARGUMENT,
 					 "%s[%zu] is longer than %zu characters", field, i,
 					 max_chars);
+		if (has_control(v[i]))
+			return req_error(r, FLOW_INVALID_ARGUMENT,
+					 "%s[%zu] must not contain control characters", field, i);
 	}
 	return FLOW_OK;
 }

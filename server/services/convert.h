@@ -61,8 +61,13 @@ size_t convert_utf8_len(const char *s);
 int convert_text(struct flow_req *r, const char *field, const char *s, size_t max_chars,
 		 bool required);
 
+/* convert_text for one line of text (names, titles): also no control
+ * characters (C0, DEL). */
+int convert_line(struct flow_req *r, const char *field, const char *s, size_t max_chars,
+		 bool required);
+
 /* Checks a repeated string field: at most max_n entries, each 1..max_chars
- * code points. */
+ * code points without control characters. */
 int convert_strs(struct flow_req *r, const char *field, char *const *v, size_t n, size_t max_n,
 		 size_t max_chars);
 

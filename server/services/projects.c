@@ -48,7 +48,7 @@ static int check_fields(struct flow_req *r, const char *name, const char *path,
 {
 	int rv;
 
-	rv = convert_text(r, "name", name, NAME_MAX_CHARS, required || name != NULL);
+	rv = convert_line(r, "name", name, NAME_MAX_CHARS, required || name != NULL);
 	if (rv != FLOW_OK)
 		return rv;
 	if ((rv = convert_text(r, "path", path, PATH_MAX_CHARS, false)) != FLOW_OK)

@@ -37,7 +37,7 @@ static int need_name(struct flow_req *r, const char *name, bool required)
 {
 	if (name == NULL && !required)
 		return FLOW_OK;
-	return convert_text(r, "name", name, NAME_MAX_CHARS, true);
+	return convert_line(r, "name", name, NAME_MAX_CHARS, true);
 }
 
 static int max_chars(struct flow_req *r, const char *s, const char *field, size_t max)

@@ -60,7 +60,7 @@ static int check_common(struct flow_req *r, const char *content, bool content_re
 {
 	int rv;
 
-	if ((rv = convert_text(r, "content", content, CONTENT_MAX_CHARS, content_required)) ||
+	if ((rv = convert_line(r, "content", content, CONTENT_MAX_CHARS, content_required)) ||
 	    (rv = convert_text(r, "description", description, DESCRIPTION_MAX_CHARS, false)) ||
 	    (rv = convert_text(r, "agentId", agent_id, AGENT_MAX_CHARS, false)) ||
 	    (rv = check_hours(r, has_hours, hours)) ||

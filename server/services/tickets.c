@@ -36,7 +36,7 @@ static int check_common(struct flow_req *r, const char *title, bool title_requir
 {
 	int rv;
 
-	if ((rv = convert_text(r, "title", title, TITLE_MAX_CHARS, title_required)) != FLOW_OK ||
+	if ((rv = convert_line(r, "title", title, TITLE_MAX_CHARS, title_required)) != FLOW_OK ||
 	    (rv = convert_text(r, "overview", overview, OVERVIEW_MAX_CHARS, false)) != FLOW_OK ||
 	    (rv = convert_strs(r, "tags", tags, n_tags, TAGS_MAX, TAG_MAX_CHARS)) != FLOW_OK ||
 	    (rv = convert_strs(r, "suggestedFileIds", files, n_files, SUGGESTED_MAX,

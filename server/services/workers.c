@@ -66,7 +66,7 @@ HANDLER(h_register_worker)
 	int capacity = 1, min_lease = 30, rv;
 	int64_t id, hb;
 
-	if ((rv = convert_text(r, "name", q->name, NAME_MAX_CHARS, true)) ||
+	if ((rv = convert_line(r, "name", q->name, NAME_MAX_CHARS, true)) ||
 	    (rv = int_field(r, "capacity", q->has_capacity, q->capacity, 1, CAPACITY_MAX, 1,
 			    &capacity)))
 		return rv;

@@ -123,6 +123,14 @@ static const struct bad cases[] = {
 	  2, "INVALID_ARGUMENT", "data.tags" },
 	{ "flow_manager", "{\"action\":\"tasks_update\",\"taskId\":%3$lld,\"data\":{\"estimatedHours\":true}}",
 	  2, "INVALID_ARGUMENT", "data.estimatedHours" },
+	{ "flow_manager", "{\"action\":\"tickets_create\",\"projectId\":%1$lld,\"data\":{\"title\":"
+			  "\"two\\nlines\"}}", 1, "INVALID_ARGUMENT",
+	  "title must not contain control characters" },
+	{ "flow_manager", "{\"action\":\"tickets_update\",\"ticketId\":%2$lld,\"data\":{\"tags\":"
+			  "[\"ok\",\"bad\\ttag\"]}}", 1, "INVALID_ARGUMENT",
+	  "tags[1] must not contain control characters" },
+	{ "project_manager", "{\"action\":\"create\",\"data\":{\"name\":\"nul\\u0001\"}}", 1,
+	  "INVALID_ARGUMENT", "name must not contain control characters" },
 	{ "flow_manager", "{\"action\":\"tickets_create\",\"projectId\":%1$lld,\"data\":{\"titel\":\"x\"}}",
 	  2, "INVALID_ARGUMENT", "data.titel" },
 	{ "flow_manager", "{not json", 2, "INVALID_ARGUMENT", "invalid JSON" },
