@@ -238,24 +238,12 @@ static const char *arg_field(const struct action_arg *arg)
 	return arg->field ? arg->field : arg->name;
 }
 
+/* What v is, for messages (pbjson's wording); a per-thread buffer. */
 static const char *json_kind(const json_t *v)
 {
-	switch (json_typeof(v)) {
-	case JSON_OBJECT:
-		return "an object";
-	case JSON_ARRAY:
-		return "an array";
-	case JSON_STRING:
-		return "a string";
-	case JSON_INTEGER:
-	case JSON_REAL:
-		return "a number";
-	case JSON_TRUE:
-	case JSON_FALSE:
-		return "a boolean";
-	default:
-		return "null";
-	}
+	static _Thread_local char buf[160];
+
+	return pbjson_describe(v, buf, sizeof(buf));
 }
 
 /* ---- the table ---- */

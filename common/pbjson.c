@@ -212,8 +212,7 @@ static const char *pj_fmt_double(double d, char *buf, size_t len)
 	return buf;
 }
 
-/* "a string \"abc\"", "a number 5", "an object", ... for "expected X, got Y". */
-static const char *pj_describe(const json_t *v, char *buf, size_t len)
+const char *pbjson_describe(const json_t *v, char *buf, size_t len)
 {
 	char tmp[PJ_SHOW_BUF];
 
@@ -248,7 +247,7 @@ static int pj_expected(struct pj_ctx *c, const char *what, const json_t *v)
 {
 	char buf[PJ_SHOW_BUF + 32];
 
-	return pj_fail(c, "expected %s, got %s", what, pj_describe(v, buf, sizeof(buf)));
+	return pj_fail(c, "expected %s, got %s", what, pbjson_describe(v, buf, sizeof(buf)));
 }
 
 /* --- names --- */

@@ -36,6 +36,10 @@ int pbjson_to_message(const json_t *obj, const ProtobufCMessageDescriptor *desc,
 /* JSON object for msg; new reference, NULL only when out of memory. */
 json_t *pbjson_from_message(const ProtobufCMessage *msg);
 
+/* What a JSON value is, for "expected X, got Y" messages: "a string \"abc\"",
+ * "a number 5", "an object", "true", "null"... Returns buf or a static string. */
+const char *pbjson_describe(const json_t *v, char *buf, size_t len);
+
 /* lowerCamelCase JSON name of a .proto field name into buf (truncated to fit). */
 void pbjson_json_name(const char *proto_name, char *buf, size_t len);
 

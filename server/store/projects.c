@@ -157,15 +157,10 @@ int store_project_update(struct flow_req *r, int64_t id, const char *name, const
 
 int store_project_delete(struct flow_req *r, int64_t id)
 {
-	const char *p[] = { store_p_i64(r, id) };
-	char nf[64];
 	PGresult *res;
 	int rv;
 
-	if (p[0] == NULL)
-		return req_error(r, FLOW_RESOURCE_EXHAUSTED, "out of memory");
-	snprintf(nf, sizeof(nf), "project %" PRId64 " not found", id);
-	if ((rv = store_exec_row(r, &st_delete, p, nf, &res)) != FLOW_OK)
+	if ((rv = store_exec_id_row(r, &st_delete, id, "project", &res)) != FLOW_OK)
 		return rv;
 	PQclear(res);
 	return FLOW_OK;
@@ -227,7 +222,6 @@ int store_project_overview(struct flow_req *r, int64_t id, int max_open,
 	static char *active[] = { "open", "in_progress" };
 	const char *p[] = { store_p_i64(r, id) };
 	Flow__V1__GetOverviewResponse *o;
-	char nf[64];
 	PGresult *res;
 	int rv;
 
@@ -235,12 +229,12 @@ int store_project_overview(struct flow_req *r, int64_t id, int max_open,
 			flow__v1__get_overview_response__descriptor);
 	if (o == NULL || p[0] == NULL)
 		return req_error(r, FLOW_RESOURCE_EXHAUSTED, "out of memory");
-	snprintf(nf, sizeof(nf), "project %" PRId64 " not found", id);
+	/* one row per queue of the project; none: no such project */
 	if ((rv = store_exec(r, &st_overview, p, &res)) != FLOW_OK)
 		return rv;
 	if (PQntuples(res) == 0) {
 		PQclear(res);
-		return req_error(r, FLOW_NOT_FOUND, "%s", nf);
+		return req_error(r, FLOW_NOT_FOUND, "project %" PRId64 " not found", id);
 	}
 	rv = overview_rows(r, res, o);
 	PQclear(res);

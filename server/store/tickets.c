@@ -172,15 +172,10 @@ int store_ticket_update(struct flow_req *r, int64_t id, const struct store_ticke
 
 int store_ticket_delete(struct flow_req *r, int64_t id)
 {
-	const char *p[] = { store_p_i64(r, id) };
-	char nf[64];
 	PGresult *res;
 	int rv;
 
-	if (p[0] == NULL)
-		return req_error(r, FLOW_RESOURCE_EXHAUSTED, "out of memory");
-	snprintf(nf, sizeof(nf), "ticket %" PRId64 " not found", id);
-	if ((rv = store_exec_row(r, &st_delete, p, nf, &res)) != FLOW_OK)
+	if ((rv = store_exec_id_row(r, &st_delete, id, "ticket", &res)) != FLOW_OK)
 		return rv;
 	PQclear(res);
 	return FLOW_OK;
