@@ -217,16 +217,6 @@ int held_wait_idle(held_set *h, int wait_ms)
 	return busy;
 }
 
-size_t held_count(held_set *h)
-{
-	size_t n;
-
-	pthread_mutex_lock(&h->mu);
-	n = h->n;
-	pthread_mutex_unlock(&h->mu);
-	return n;
-}
-
 int held_snapshot(held_set *h, struct held_ref **refs, size_t *n)
 {
 	struct held_ref *r = NULL;

@@ -71,8 +71,6 @@ int held_wait_free(held_set *h, int wait_ms);
  * how many still are. */
 int held_wait_idle(held_set *h, int wait_ms);
 
-/* Items held (running, waiting or with an outcome not yet reported). */
-size_t held_count(held_set *h);
 
 /*
  * Every held item flowd has not told us to drop, for a heartbeat: a

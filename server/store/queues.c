@@ -149,7 +149,8 @@ int store_queue_get(struct flow_req *r, int64_t id, Flow__V1__Queue **out)
 	return queue_result(r, res, out);
 }
 
-int store_queue_project_exists(struct flow_req *r, int64_t project_id)
+/* FLOW_OK when the project exists, else FLOW_NOT_FOUND "project 7 not found". */
+static int project_exists(struct flow_req *r, int64_t project_id)
 {
 	PGresult *res;
 	int rv;
@@ -174,7 +175,7 @@ int store_queues_list(struct flow_req *r, int64_t project_id, Flow__V1__Queue **
 	rows = PQntuples(res);
 	if (rows == 0) {
 		PQclear(res);
-		if ((rv = store_queue_project_exists(r, project_id)) != FLOW_OK)
+		if ((rv = project_exists(r, project_id)) != FLOW_OK)
 			return rv;
 		*out = NULL;
 		*n = 0;

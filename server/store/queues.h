@@ -62,7 +62,4 @@ int store_queue_update(struct flow_req *r, int64_t id, const struct store_queue_
 /* Deletes the queue and (cascade) its items. FLOW_NOT_FOUND. */
 int store_queue_delete(struct flow_req *r, int64_t id);
 
-/* FLOW_OK when the project exists, else FLOW_NOT_FOUND "project 7 not found". */
-int store_queue_project_exists(struct flow_req *r, int64_t project_id);
-
 #endif
