@@ -6,6 +6,7 @@
 #include <sys/random.h>
 #include <time.h>
 
+#include "flow/v1/auth.pb-c.h"
 #include "flow/v1/flow_manager.pb-c.h"
 #include "flow/v1/project_manager.pb-c.h"
 #include "flow/v1/worker.pb-c.h"
@@ -15,6 +16,7 @@ const ProtobufCServiceDescriptor *const rpc_services[] = {
 	&flow__v1__project_manager__descriptor,
 	&flow__v1__flow_manager__descriptor,
 	&flow__v1__worker_service__descriptor,
+	&flow__v1__auth_service__descriptor,
 	NULL,
 };
 

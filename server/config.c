@@ -1,9 +1,11 @@
 #include "config.h"
 
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "auth/auth.h"
 #include "cfgtab.h"
 #include "log.h"
 #include "settings.h"
@@ -56,6 +58,37 @@ static const struct cfgtab_setting settings[] = {
 	  "PEM private key of --tls-cert" },
 	{ "tls-client-ca", "FLOW_TLS_CLIENT_CA", CFGTAB_STR, STR(tls_client_ca), "", 0, 0, NULL,
 	  "PEM CA: tls+tcp:// clients must present a certificate it signed (mutual TLS)" },
+	{ "jwt-issuer", "FLOW_JWT_ISSUER", CFGTAB_STR, STR(jwt_issuer), "flowd", 0, 0, NULL,
+	  "the iss claim of access tokens this flowd issues and accepts" },
+	{ "jwt-audience", "FLOW_JWT_AUDIENCE", CFGTAB_STR, STR(jwt_audience), "flowd", 0, 0, NULL,
+	  "the aud claim of access tokens this flowd issues and accepts" },
+	{ "access-ttl", "FLOW_ACCESS_TTL_S", CFGTAB_LONG, NUM(access_ttl_s), "900", 60, 86400, NULL,
+	  "lifetime of an access token, seconds" },
+	{ "refresh-ttl", "FLOW_REFRESH_TTL_S", CFGTAB_LONG, NUM(refresh_ttl_s), "2592000", 300,
+	  31536000, NULL, "lifetime of a login's refresh tokens (not extended by rotation), seconds" },
+	{ "token-leeway", "FLOW_TOKEN_LEEWAY_S", CFGTAB_LONG, NUM(token_leeway_s), "30", 0, 300,
+	  NULL, "clock skew allowed on a token's exp and iat, seconds" },
+	{ "auth-cache", "FLOW_AUTH_CACHE_MS", CFGTAB_LONG, NUM(auth_cache_ms), "2000", 0, 60000,
+	  NULL, "a token or API key checked against the database is trusted this long, ms: "
+		"how late another flowd sees a revocation" },
+	{ "lockout-threshold", "FLOW_LOCKOUT_THRESHOLD", CFGTAB_LONG, NUM(lockout_threshold), "5", 1,
+	  100, NULL, "consecutive failed logins that lock an account" },
+	{ "lockout-base", "FLOW_LOCKOUT_BASE_S", CFGTAB_LONG, NUM(lockout_base_s), "900", 1, 86400,
+	  NULL, "first lockout, seconds; doubles with each further lockout" },
+	{ "lockout-max", "FLOW_LOCKOUT_MAX_S", CFGTAB_LONG, NUM(lockout_max_s), "86400", 1, 31536000,
+	  NULL, "longest lockout, seconds" },
+	{ "rate-login", "FLOW_RATE_LOGIN", CFGTAB_LONG, NUM(rate_login), "5", 1, 100000, NULL,
+	  "login attempts per (username, peer address) per --rate-login-window" },
+	{ "rate-login-peer", "FLOW_RATE_LOGIN_PEER", CFGTAB_LONG, NUM(rate_login_peer), "5", 1,
+	  100000, NULL, "login attempts per peer address per --rate-login-window" },
+	{ "rate-login-window", "FLOW_RATE_LOGIN_WINDOW_S", CFGTAB_LONG, NUM(rate_login_window_s),
+	  "900", 1, 86400, NULL, "the login rate-limit window, seconds" },
+	{ "rate-admin", "FLOW_RATE_ADMIN", CFGTAB_LONG, NUM(rate_admin), "10", 1, 100000, NULL,
+	  "admin calls (user, key and audit management) per principal per minute" },
+	{ "rate-rpc", "FLOW_RATE_RPC", CFGTAB_LONG, NUM(rate_rpc), "2000", 0, 1000000, NULL,
+	  "other calls per principal per second; 0: no limit" },
+	{ "admin-user", "FLOW_ADMIN_USER", CFGTAB_STR, STR(admin_user), "admin", 0, 0, NULL,
+	  "name of the first admin, created from FLOW_ADMIN_PASSWORD or --create-admin" },
 	{ "log-level", "FLOW_LOG_LEVEL", CFGTAB_ENUM, STR(log_level), "info", 0, 0,
 	  "debug|info|warn|error", "log level" },
 	{ "log-format", "FLOW_LOG_FORMAT", CFGTAB_ENUM, STR(log_format), "text", 0, 0, "text|json",
@@ -67,6 +100,8 @@ static const struct cfgtab_switch switches[] = {
 	  "validate the settings and exit" },
 	{ "migrate-only", offsetof(struct config, migrate_only),
 	  "apply database migrations and exit" },
+	{ "create-admin", offsetof(struct config, create_admin),
+	  "create the admin --admin-user with a password read from stdin, and exit" },
 	{ "version", offsetof(struct config, version), "print the version and exit" },
 	{ "help", offsetof(struct config, help), "this help" },
 };
@@ -125,6 +160,20 @@ void config_apply(const struct config *cfg)
 	flow_settings.claim_poll_ms = (int32_t)cfg->claim_poll_ms;
 	flow_settings.rescue_interval_ms = (int32_t)cfg->rescue_interval_ms;
 	flow_settings.history_retention_s = (int32_t)cfg->history_retention_s;
+	snprintf(auth_config.issuer, sizeof(auth_config.issuer), "%s", cfg->jwt_issuer);
+	snprintf(auth_config.audience, sizeof(auth_config.audience), "%s", cfg->jwt_audience);
+	auth_config.access_ttl_s = (int)cfg->access_ttl_s;
+	auth_config.refresh_ttl_s = (int)cfg->refresh_ttl_s;
+	auth_config.leeway_s = (int)cfg->token_leeway_s;
+	auth_config.cache_ms = (int)cfg->auth_cache_ms;
+	auth_config.lockout_threshold = (int)cfg->lockout_threshold;
+	auth_config.lockout_base_s = (int)cfg->lockout_base_s;
+	auth_config.lockout_max_s = (int)cfg->lockout_max_s;
+	auth_config.login_rate = (int)cfg->rate_login;
+	auth_config.login_peer_rate = (int)cfg->rate_login_peer;
+	auth_config.login_window_s = (int)cfg->rate_login_window_s;
+	auth_config.admin_rate = (int)cfg->rate_admin;
+	auth_config.rpc_rate = (int)cfg->rate_rpc;
 }
 
 void config_usage(FILE *out)

@@ -40,12 +40,28 @@ struct config {
 	char tls_cert[1024];
 	char tls_key[1024];
 	char tls_client_ca[1024];
+	char jwt_issuer[128];
+	char jwt_audience[128];
+	long access_ttl_s;
+	long refresh_ttl_s;
+	long token_leeway_s;
+	long auth_cache_ms;
+	long lockout_threshold;
+	long lockout_base_s;
+	long lockout_max_s;
+	long rate_login;
+	long rate_login_peer;
+	long rate_login_window_s;
+	long rate_admin;
+	long rate_rpc;
+	char admin_user[72];
 
 	/* actions, not settings */
 	bool check_config;
 	bool help;
 	bool version;
 	bool migrate_only;
+	bool create_admin;
 };
 
 /*
@@ -60,7 +76,9 @@ int config_load(struct config *cfg, int argc, char **argv, char *err, size_t err
 int config_listen_urls(const struct config *cfg, char *buf, size_t len,
 		       const char *urls[CONFIG_MAX_LISTEN]);
 
-/* Copies the queue-engine settings into flow_settings (settings.h). */
+/* Copies the queue-engine settings into flow_settings (settings.h) and the
+ * authentication settings into auth_config (auth/auth.h; the signing key
+ * comes from the start-up security check). */
 void config_apply(const struct config *cfg);
 
 /* The settings table as help text. */

@@ -16,6 +16,7 @@ static const struct service_def *const dispatch_services[] = {
 	&project_service,
 	&flow_service,
 	&worker_service,
+	&auth_service,
 };
 #define N_SERVICES (sizeof(dispatch_services) / sizeof(dispatch_services[0]))
 
@@ -30,8 +31,13 @@ static service_handler lookup(const struct service_def *def, const char *name)
 	return NULL;
 }
 
-int dispatch_init(void)
+static dispatch_guard guard;
+
+int dispatch_init(dispatch_guard g)
 {
+	if (g == NULL)
+		return FLOW_INTERNAL;
+	guard = g;
 	for (size_t s = 0; s < N_SERVICES; s++) {
 		const ProtobufCServiceDescriptor *d = dispatch_services[s]->descriptor;
 
@@ -117,6 +123,10 @@ static int run_method(struct flow_req *r, const struct dispatch_limits *lim,
 				 m->input->name);
 	if (pbjson_check_strings(in, lim->max_string, err, sizeof(err)) != FLOW_OK)
 		return req_error(r, FLOW_INVALID_ARGUMENT, "%s", err);
+	if (guard == NULL)
+		return req_error(r, FLOW_UNAUTHENTICATED, "authentication is not configured");
+	if ((rv = guard(r, svc, m, env->token, in)) != FLOW_OK)
+		return rv;
 	*out = NULL;
 	r->park_until_ms = 0;
 	rv = fn(r, in, out);

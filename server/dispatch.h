@@ -13,6 +13,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <protobuf-c/protobuf-c.h>
+
 #include "req.h"
 
 struct dispatch_limits {
@@ -21,8 +23,21 @@ struct dispatch_limits {
 	uint32_t max_deadline; /* cap on a client's deadline_ms */
 };
 
-/* Returns FLOW_OK or FLOW_INTERNAL (a method without a handler: a bug). */
-int dispatch_init(void);
+/*
+ * Runs after the body decodes and passes the limits, before the handler:
+ * authenticates the envelope's token (may be NULL), authorizes the call and
+ * sets r->who; FLOW_OK, or the code of req_error() - the handler then does
+ * not run. flowd installs auth_guard (auth/auth.h).
+ */
+typedef int (*dispatch_guard)(struct flow_req *r, const ProtobufCServiceDescriptor *svc,
+			      const ProtobufCMethodDescriptor *m, const char *token,
+			      const ProtobufCMessage *in);
+
+/*
+ * Returns FLOW_OK or FLOW_INTERNAL (a method without a handler: a bug).
+ * guard must not be NULL: every call passes it.
+ */
+int dispatch_init(dispatch_guard guard);
 
 /*
  * Handles one request. r->db, r->arena and r->received_ms are set by the

@@ -2,12 +2,16 @@
  * flowd - the flow coordinator: RPC over nng, state in PostgreSQL.
  */
 #include <pthread.h>
+#include <stdbool.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "arena.h"
+#include "auth/auth.h"
+#include "auth/password.h"
 #include "config.h"
 #include "jobs/rescuer.h"
 #include "dispatch.h"
@@ -17,6 +21,7 @@
 #include "status.h"
 #include "store/migrate.h"
 #include "store/store.h"
+#include "store/users.h"
 
 #ifndef FLOWD_VERSION
 #define FLOWD_VERSION "0.0.0"
@@ -47,6 +52,59 @@ static int prepare_database(const struct config *cfg)
 			 store_schema_target(), applied);
 	store_close(db);
 	return rv == FLOW_OK ? 0 : -1;
+}
+
+/*
+ * Creates the first admin (cfg->admin_user) with password pw unless that
+ * user exists. from_env: the password came from FLOW_ADMIN_PASSWORD (an
+ * existing admin is then normal on every start but the first).
+ */
+static int create_admin(const struct config *cfg, const char *pw, bool from_env)
+{
+	struct flow_req r = { 0 };
+	char err[512];
+	bool created = false;
+	int rv;
+
+	r.request_id = "create-admin";
+	r.method = "create-admin";
+	snprintf(r.peer, sizeof(r.peer), "local");
+	snprintf(r.who.username, sizeof(r.who.username), "flowd");
+	r.arena = arena_new(0);
+	if (r.arena == NULL || store_open(cfg->db_url, &r.db, err, sizeof(err)) != FLOW_OK) {
+		log_error("admin.create_failed", "cannot connect to the database");
+		arena_free(r.arena);
+		return -1;
+	}
+	rv = users_create_admin(&r, cfg->admin_user, pw, &created);
+	if (rv != FLOW_OK)
+		log_error("admin.create_failed", "cannot create admin %s: %s", cfg->admin_user,
+			  r.message);
+	else if (created)
+		log_info("admin.created", "created admin %s", cfg->admin_user);
+	else if (!from_env)
+		log_warn("admin.exists", "user %s already exists; nothing changed", cfg->admin_user);
+	store_close(r.db);
+	arena_free(r.arena);
+	return rv == FLOW_OK && (created || from_env) ? 0 : -1;
+}
+
+/* --create-admin: the password is the first line of stdin (never argv). */
+static int create_admin_from_stdin(const struct config *cfg)
+{
+	char pw[PASSWORD_MAX_LEN + 2];
+	size_t n;
+	int rv;
+
+	if (fgets(pw, sizeof(pw), stdin) == NULL) {
+		fprintf(stderr, "flowd: --create-admin reads the password from stdin; got none\n");
+		return 2;
+	}
+	n = strcspn(pw, "\r\n");
+	pw[n] = '\0';
+	rv = create_admin(cfg, pw, false);
+	explicit_bzero(pw, sizeof(pw));
+	return rv == 0 ? 0 : 1;
 }
 
 static int run(const struct config *cfg)
@@ -98,6 +156,8 @@ int main(int argc, char **argv)
 {
 	struct config cfg;
 	char err[512];
+	const char *pw;
+	int rv;
 
 	log_set_program("flowd");
 	if (config_load(&cfg, argc, argv, err, sizeof(err)) != 0) {
@@ -124,11 +184,19 @@ int main(int argc, char **argv)
 		printf("flowd: configuration is valid\n");
 		return 0;
 	}
-	if (dispatch_init() != FLOW_OK)
+	if (dispatch_init(auth_guard) != FLOW_OK || auth_init() != FLOW_OK)
 		return 1;
 	if (prepare_database(&cfg) != 0)
 		return 1;
 	if (cfg.migrate_only)
 		return 0;
-	return run(&cfg);
+	if (cfg.create_admin)
+		return create_admin_from_stdin(&cfg);
+	if ((pw = getenv("FLOW_ADMIN_PASSWORD")) != NULL && *pw != '\0' &&
+	    create_admin(&cfg, pw, true) != 0)
+		return 1;
+	unsetenv("FLOW_ADMIN_PASSWORD"); /* not kept around any longer than needed */
+	rv = run(&cfg);
+	auth_shutdown();
+	return rv;
 }

@@ -24,6 +24,23 @@ typedef struct store_conn store_conn;
  */
 #define FLOW_PARKED (-1)
 
+/* Roles, from least to most powerful in their own domain (see auth.proto). */
+enum flow_role { ROLE_NONE = 0, ROLE_WORKER, ROLE_MEMBER, ROLE_ADMIN };
+
+/*
+ * Who is calling: set by the auth guard before the handler runs (dispatch.h).
+ * user_id 0 with ROLE_NONE: not authenticated (Login, Refresh).
+ */
+struct flow_principal {
+	int64_t user_id;
+	enum flow_role role;
+	char username[72];
+	bool via_api_key;
+	int64_t api_key_id; /* via_api_key */
+	char jti[64];       /* access tokens */
+	int64_t exp_s;      /* access tokens: expiry, epoch seconds */
+};
+
 struct flow_req {
 	store_conn *db;         /* this service thread's connection */
 	arena *arena;           /* per-request memory */
@@ -34,6 +51,8 @@ struct flow_req {
 	int64_t park_until_ms;  /* set by a handler returning FLOW_PARKED */
 	bool no_park;           /* shutting down: answer parked calls now */
 	uint32_t retry_after_ms;
+	struct flow_principal who; /* the caller, once authenticated */
+	char peer[64];             /* the caller's address ("127.0.0.1", "::1", "ipc") */
 	char message[512];      /* error message for the reply */
 };
 

@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <arpa/inet.h>
+
 #include <nng/nng.h>
 #include <nng/protocol/reqrep0/rep.h>
 
@@ -194,6 +196,35 @@ static void park(rpc_server *s, struct rpc_ctx *c, int64_t until_ms)
 		enqueue(s, c);
 }
 
+/* The caller's address (without the port, which changes per connection) as
+ * text, for rate limits and the audit log: "127.0.0.1", "::1", "ipc" or
+ * "unknown". */
+static void peer_text(nng_msg *msg, char *out, size_t len)
+{
+	nng_sockaddr sa;
+	char ip[INET6_ADDRSTRLEN];
+
+	snprintf(out, len, "unknown");
+	if (nng_pipe_get_addr(nng_msg_get_pipe(msg), NNG_OPT_REMADDR, &sa) != 0)
+		return;
+	switch (sa.s_family) {
+	case NNG_AF_INET:
+		if (inet_ntop(AF_INET, &sa.s_in.sa_addr, ip, sizeof(ip)) != NULL)
+			snprintf(out, len, "%s", ip);
+		break;
+	case NNG_AF_INET6:
+		if (inet_ntop(AF_INET6, sa.s_in6.sa_addr, ip, sizeof(ip)) != NULL)
+			snprintf(out, len, "%s", ip);
+		break;
+	case NNG_AF_IPC:
+	case NNG_AF_ABSTRACT:
+		snprintf(out, len, "ipc");
+		break;
+	default:
+		break;
+	}
+}
+
 static void handle(rpc_server *s, struct flow_req *r, struct rpc_ctx *c)
 {
 	void *reply = NULL;
@@ -216,6 +247,7 @@ static void handle(rpc_server *s, struct flow_req *r, struct rpc_ctx *c)
 	r->no_park = s->no_park;
 	pthread_mutex_unlock(&s->mu);
 	r->received_ms = c->received_ms;
+	peer_text(c->msg, r->peer, sizeof(r->peer));
 	rv = dispatch_handle(r, &s->limits, nng_msg_body(c->msg), nng_msg_len(c->msg), &reply,
 			     &reply_len);
 	if (rv == FLOW_PARKED)

@@ -5,17 +5,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "auth/auth.h"
 #include "jwt.h"
 #include "log.h"
 
-static char jwt_key[1024];
-static size_t jwt_key_len;
-
-const uint8_t *security_jwt_key(size_t *len)
-{
-	*len = jwt_key_len;
-	return (const uint8_t *)jwt_key;
-}
 
 static bool production(const struct config *cfg)
 {
@@ -28,23 +21,27 @@ static int check_secret(const struct config *cfg)
 	const char *s = getenv("FLOW_JWT_SECRET");
 	char why[256];
 
-	if (s != NULL && jwt_secret_check(s, why, sizeof(why)) == 0 && strlen(s) < sizeof(jwt_key)) {
-		jwt_key_len = strlen(s);
-		memcpy(jwt_key, s, jwt_key_len);
+	if (s != NULL && jwt_secret_check(s, why, sizeof(why)) == 0 &&
+	    strlen(s) < sizeof(auth_config.key)) {
+		auth_config.key_len = strlen(s);
+		memcpy(auth_config.key, s, auth_config.key_len);
 		log_info("security.check", "token signing key: ok");
 		return 0;
 	}
+	if (s != NULL && strlen(s) >= sizeof(auth_config.key))
+		snprintf(why, sizeof(why), "FLOW_JWT_SECRET is longer than %zu bytes",
+			 sizeof(auth_config.key) - 1);
 	if (s == NULL || *s == '\0')
 		snprintf(why, sizeof(why), "FLOW_JWT_SECRET is not set (generate one with `openssl rand -base64 48`)");
 	if (production(cfg)) {
 		log_error("security.check", "token signing key: CRITICAL: %s", why);
 		return 1;
 	}
-	if (jwt_random_secret(jwt_key, sizeof(jwt_key)) != 0) {
+	if (jwt_random_secret((char *)auth_config.key, sizeof(auth_config.key)) != 0) {
 		log_error("security.check", "token signing key: CRITICAL: cannot generate one");
 		return 1;
 	}
-	jwt_key_len = strlen(jwt_key);
+	auth_config.key_len = strlen((char *)auth_config.key);
 	log_warn("security.check",
 		 "token signing key: %s; using a random per-process key (development only: "
 		 "tokens will not survive a restart)",

@@ -11,7 +11,7 @@
  *     unless --allow-plaintext; in development a tcp:// listener off
  *     loopback is a warning.
  *   - tls: a tls+tcp:// listener needs --tls-cert and --tls-key.
- * The secret is kept for the token code (security_jwt_key).
+ * The secret is kept for the token code in auth_config.key (auth/auth.h).
  */
 #ifndef FLOW_SECURITY_H
 #define FLOW_SECURITY_H
@@ -24,8 +24,5 @@
 /* 0 when the start may go on; -1 after logging the critical failures, with
  * a one-line summary in err. */
 int security_check(const struct config *cfg, char *err, size_t errlen);
-
-/* The key tokens are signed with (valid after security_check returned 0). */
-const uint8_t *security_jwt_key(size_t *len);
 
 #endif

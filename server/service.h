@@ -35,6 +35,7 @@ struct service_def {
 extern const struct service_def project_service;
 extern const struct service_def flow_service;
 extern const struct service_def worker_service;
+extern const struct service_def auth_service;
 
 /* Allocates and initialises a message of type desc in r->arena; NULL after
  * req_error(RESOURCE_EXHAUSTED) when out of memory. */

@@ -15,6 +15,7 @@
 #include "status.h"
 #include "store/store.h"
 #include "store/upkeep.h"
+#include "store/users.h"
 
 /* Rows per statement, and statements per kind in one pass. */
 #define RESCUE_BATCH 500
@@ -70,9 +71,10 @@ int rescuer_run_once(struct flow_req *r, struct rescuer_pass *out)
 	int rv;
 
 	memset(out, 0, sizeof(*out));
-	if ((rv = rescue_all(r, out)) != FLOW_OK || (rv = prune_all(r, out)) != FLOW_OK)
+	if ((rv = rescue_all(r, out)) != FLOW_OK || (rv = prune_all(r, out)) != FLOW_OK ||
+	    (rv = store_upkeep_forget_workers(r, WORKER_IDLE_S, &out->workers)) != FLOW_OK)
 		return rv;
-	return store_upkeep_forget_workers(r, WORKER_IDLE_S, &out->workers);
+	return store_auth_cleanup(r, &out->tokens);
 }
 
 static void log_pass(const struct rescuer_pass *p)
@@ -86,6 +88,8 @@ static void log_pass(const struct rescuer_pass *p)
 			 p->pruned);
 	if (p->workers > 0)
 		log_info("rescuer.workers", "forgot %" PRId64 " idle worker(s)", p->workers);
+	if (p->tokens > 0)
+		log_info("rescuer.tokens", "removed %d expired token record(s)", p->tokens);
 }
 
 /* Waits up to ms or until stopping; returns whether to stop. */

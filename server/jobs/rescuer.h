@@ -8,6 +8,8 @@
  *  - prunes items that finished more than flow_settings.history_retention_s
  *    ago, folding them into the per-queue counters (statistics unchanged);
  *  - forgets workers not seen for a day (they register again);
+ *  - removes revoked access tokens past their expiry and refresh tokens
+ *    expired more than a day ago (store_auth_cleanup);
  * each in batches, until nothing is left or a pass's budget is spent, and
  * logs what it did. It has its own database connection; while the database
  * is unreachable it logs once and retries every interval. Every statement
@@ -32,6 +34,7 @@ struct rescuer_pass {
 	int64_t dead;	  /* expired leases after their last attempt */
 	int64_t pruned;	  /* finished items folded into the counters */
 	int64_t workers;  /* idle workers forgotten */
+	int tokens;       /* expired revoked-token and refresh-token rows removed */
 };
 
 /*

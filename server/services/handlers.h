@@ -60,4 +60,23 @@ HANDLER(h_worker_complete);
 HANDLER(h_worker_fail);
 HANDLER(h_report);
 
+/* auth.c (AuthService) */
+HANDLER(h_login);
+HANDLER(h_refresh);
+HANDLER(h_logout);
+HANDLER(h_who_am_i);
+HANDLER(h_change_password);
+HANDLER(h_create_user);
+HANDLER(h_update_user);
+HANDLER(h_list_users);
+HANDLER(h_unlock_user);
+HANDLER(h_revoke_user_tokens);
+HANDLER(h_create_api_key);
+HANDLER(h_list_api_keys);
+HANDLER(h_revoke_api_key);
+HANDLER(h_add_project_member);
+HANDLER(h_remove_project_member);
+HANDLER(h_list_project_members);
+HANDLER(h_list_audit);
+
 #endif

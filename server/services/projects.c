@@ -21,7 +21,10 @@ int h_list_projects(struct flow_req *r, const ProtobufCMessage *in, ProtobufCMes
 			   flow__v1__list_projects_response__descriptor);
 	if (resp == NULL)
 		return FLOW_RESOURCE_EXHAUSTED;
-	if ((rv = store_projects_list(r, &resp->projects, &resp->n_projects)) != FLOW_OK)
+	/* members see the projects they belong to; admins see every project */
+	if ((rv = store_projects_list(r, r->who.role == ROLE_ADMIN ? 0
+								     : r->who.user_id > 0 ? r->who.user_id : -1,
+				      &resp->projects, &resp->n_projects)) != FLOW_OK)
 		return rv;
 	*out = &resp->base;
 	return FLOW_OK;
@@ -64,7 +67,9 @@ int h_create_project(struct flow_req *r, const ProtobufCMessage *in, ProtobufCMe
 
 	if ((rv = check_fields(r, req->name, req->path, req->description, true)) != FLOW_OK)
 		return rv;
-	if ((rv = store_project_create(r, req->name, req->path, req->description, &p)) != FLOW_OK)
+	/* the creator owns the project (and so may manage its members) */
+	if ((rv = store_project_create(r, req->name, req->path, req->description, r->who.user_id,
+				       &p)) != FLOW_OK)
 		return rv;
 	*out = &p->base;
 	return FLOW_OK;

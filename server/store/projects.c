@@ -19,17 +19,23 @@ static struct store_stmt st_get = {
 
 static struct store_stmt st_list = {
 	"projects_list",
-	"SELECT " PROJECT_COLS " FROM projects p ORDER BY p.id",
-	0,
+	"SELECT " PROJECT_COLS " FROM projects p"
+	" WHERE $1::bigint IS NULL OR EXISTS (SELECT 1 FROM project_members m"
+	"                                      WHERE m.project_id = p.id AND m.user_id = $1)"
+	" ORDER BY p.id",
+	1,
 	0,
 };
 
 static struct store_stmt st_create = {
 	"project_create",
-	"INSERT INTO projects AS p (name, path, description)"
-	" VALUES ($1::text, coalesce($2::text, ''), coalesce($3::text, ''))"
-	" RETURNING " PROJECT_COLS,
-	3,
+	"WITH p AS (INSERT INTO projects (name, path, description)"
+	"           VALUES ($1::text, coalesce($2::text, ''), coalesce($3::text, ''))"
+	"           RETURNING *),"
+	" m AS (INSERT INTO project_members (project_id, user_id, role)"
+	"       SELECT p.id, $4::bigint, 'owner' FROM p WHERE $4::bigint IS NOT NULL)"
+	" SELECT " PROJECT_COLS " FROM p",
+	4,
 	0,
 };
 
@@ -115,14 +121,15 @@ int store_project_get(struct flow_req *r, int64_t id, Flow__V1__Project **out)
 	return one_project(r, &st_get, p, id, out);
 }
 
-int store_projects_list(struct flow_req *r, Flow__V1__Project ***out, size_t *n)
+int store_projects_list(struct flow_req *r, int64_t member, Flow__V1__Project ***out, size_t *n)
 {
+	const char *p[1] = { member != 0 ? store_p_i64(r, member) : NULL };
 	PGresult *res;
 	int rows, rv;
 
 	*out = NULL;
 	*n = 0;
-	if ((rv = store_exec(r, &st_list, NULL, &res)) != FLOW_OK)
+	if ((rv = store_exec(r, &st_list, p, &res)) != FLOW_OK)
 		return rv;
 	rows = PQntuples(res);
 	*out = arena_alloc(r->arena, sizeof(**out) * (size_t)(rows + 1));
@@ -138,9 +145,9 @@ int store_projects_list(struct flow_req *r, Flow__V1__Project ***out, size_t *n)
 }
 
 int store_project_create(struct flow_req *r, const char *name, const char *path,
-			 const char *description, Flow__V1__Project **out)
+			 const char *description, int64_t owner, Flow__V1__Project **out)
 {
-	const char *p[] = { name, path, description };
+	const char *p[] = { name, path, description, owner > 0 ? store_p_i64(r, owner) : NULL };
 
 	return one_project(r, &st_create, p, 0, out);
 }

@@ -30,12 +30,15 @@ int store_project_from_row(struct flow_req *r, const PGresult *res, int row,
 
 int store_project_get(struct flow_req *r, int64_t id, Flow__V1__Project **out);
 
-/* Every project, by id. *out is an arena array of *n projects. */
-int store_projects_list(struct flow_req *r, Flow__V1__Project ***out, size_t *n);
+/* Every project (member 0), or those user `member` belongs to (member < 0:
+ * none), by id. *out
+ * is an arena array of *n projects. */
+int store_projects_list(struct flow_req *r, int64_t member, Flow__V1__Project ***out, size_t *n);
 
-/* path and description: NULL is "". Values are assumed checked. */
+/* path and description: NULL is "". Values are assumed checked. owner > 0:
+ * that user becomes the project's owner (project_members). */
 int store_project_create(struct flow_req *r, const char *name, const char *path,
-			 const char *description, Flow__V1__Project **out);
+			 const char *description, int64_t owner, Flow__V1__Project **out);
 
 /* Changes the fields that are not NULL. */
 int store_project_update(struct flow_req *r, int64_t id, const char *name, const char *path,

@@ -48,7 +48,7 @@ static int setup(void **state)
 
 	ts_req_close(r, NULL);
 	snprintf(rpc_url, sizeof(rpc_url), "ipc:///tmp/flowtest-rpc-%d.sock", (int)getpid());
-	assert_int_equal(dispatch_init(), FLOW_OK);
+	assert_int_equal(dispatch_init(ts_guard_admin), FLOW_OK);
 	if (rpc_server_start(&o, &srv, err, sizeof(err)) != FLOW_OK) {
 		fprintf(stderr, "rpc_server_start: %s\n", err);
 		return -1;

@@ -71,7 +71,7 @@ static int setup(void **state)
 	ts_req_close(r, NULL);
 	dir = ts_tmpdir();
 	make_certs();
-	return dispatch_init() == FLOW_OK ? 0 : -1;
+	return dispatch_init(ts_guard_admin) == FLOW_OK ? 0 : -1;
 }
 
 static int teardown(void **state)

@@ -6,6 +6,8 @@
 #include <string.h>
 #include <sys/wait.h>
 
+#include "flow/v1/auth.pb-c.h"
+#include "status.h"
 #include "testsupport.h"
 
 static void dump_log(const struct ts_flowd *f)
@@ -18,6 +20,13 @@ static void dump_log(const struct ts_flowd *f)
 
 static int spawn_flowd(struct ts_flowd *f)
 {
+	char *const env[] = { "FLOW_JWT_SECRET=" TS_JWT_SECRET,
+			      "FLOW_ADMIN_PASSWORD=" TS_ADMIN_PASSWORD,
+			      "FLOW_ADMIN_USER=" TS_ADMIN_USER,
+			      "FLOW_RATE_ADMIN=100000",
+			      "FLOW_RATE_LOGIN=1000",
+			      "FLOW_RATE_LOGIN_PEER=1000",
+			      NULL };
 	char db_arg[600], listen_arg[700];
 	char *argv[32];
 	int n = 0;
@@ -31,7 +40,7 @@ static int spawn_flowd(struct ts_flowd *f)
 	for (int i = 0; f->extra && f->extra[i] && n < 31; i++)
 		argv[n++] = f->extra[i];
 	argv[n] = NULL;
-	f->pid = ts_spawn(argv, NULL, f->log_path);
+	f->pid = ts_spawn(argv, env, f->log_path);
 	if (f->pid <= 0 || ts_wait_for_rpc(f->url, 20000) != 0) {
 		fprintf(stderr, "flowd did not come up\n");
 		dump_log(f);
@@ -83,7 +92,8 @@ pid_t ts_worker_start(const struct ts_flowd *f, const char *name, const char *ag
 		      int concurrency, char *const extra_args[])
 {
 	pid_t pid;
-	char url[640], agents[600], conc[32], nm[128], log[700];
+	char url[640], agents[600], conc[32], nm[128], log[700], key[200];
+	char *const env[] = { key, NULL };
 	char *argv[32];
 	int n = 0;
 
@@ -100,10 +110,94 @@ pid_t ts_worker_start(const struct ts_flowd *f, const char *name, const char *ag
 	for (int i = 0; extra_args && extra_args[i] && n < 31; i++)
 		argv[n++] = extra_args[i];
 	argv[n] = NULL;
-	pid = ts_spawn(argv, NULL, log);
+	snprintf(key, sizeof(key), "FLOW_TOKEN=%s", f->worker_key);
+	pid = ts_spawn(argv, env, log);
 	if (pid > 0)
 		remember_worker(pid);
 	return pid;
+}
+
+int ts_rpc(const char *url, const char *token, const char *method, const ProtobufCMessage *req,
+	   ProtobufCMessage **resp, struct rpc_status *st)
+{
+	struct rpc_client_opts o = { .deadline_ms = 20000, .token = token };
+	struct rpc_status local;
+	ProtobufCMessage *out = NULL;
+	rpc_client *c;
+	int rv;
+
+	if (st == NULL)
+		st = &local;
+	if (resp != NULL)
+		*resp = NULL;
+	if ((rv = rpc_client_open(url, &o, &c, st)) != FLOW_OK)
+		return rv;
+	rv = rpc_client_call(c, method, req, NULL, &out, st);
+	rpc_client_close(c);
+	if (resp != NULL)
+		*resp = out;
+	else if (out != NULL)
+		protobuf_c_message_free_unpacked(out, NULL);
+	return rv;
+}
+
+int ts_login(const char *url, const char *user, const char *password, char *token, size_t len,
+	     char *refresh, size_t rlen, struct rpc_status *st)
+{
+	Flow__V1__LoginRequest req = FLOW__V1__LOGIN_REQUEST__INIT;
+	ProtobufCMessage *resp;
+	Flow__V1__TokenPair *tp;
+	int rv;
+
+	req.username = (char *)user;
+	req.password = (char *)password;
+	rv = ts_rpc(url, NULL, "/flow.v1.AuthService/Login", &req.base, &resp, st);
+	if (rv != FLOW_OK)
+		return rv;
+	tp = (Flow__V1__TokenPair *)resp;
+	snprintf(token, len, "%s", tp->access_token ? tp->access_token : "");
+	if (refresh != NULL)
+		snprintf(refresh, rlen, "%s", tp->refresh_token ? tp->refresh_token : "");
+	protobuf_c_message_free_unpacked(resp, NULL);
+	return FLOW_OK;
+}
+
+/* Logs in as the admin and makes the worker's service account and key. */
+static int make_principals(struct ts_flowd *f)
+{
+	Flow__V1__CreateUserRequest cu = FLOW__V1__CREATE_USER_REQUEST__INIT;
+	Flow__V1__CreateApiKeyRequest ck = FLOW__V1__CREATE_API_KEY_REQUEST__INIT;
+	ProtobufCMessage *resp = NULL;
+	struct rpc_status st;
+	int rv;
+
+	if (ts_login(f->url, TS_ADMIN_USER, TS_ADMIN_PASSWORD, f->token, sizeof(f->token), NULL, 0,
+		     &st) != FLOW_OK) {
+		fprintf(stderr, "ts_flowd_start: admin login failed: %s\n", st.message);
+		dump_log(f);
+		return -1;
+	}
+	setenv("FLOW_TOKEN", f->token, 1);
+	cu.username = "test-worker";
+	cu.role = "worker";
+	cu.has_service_account = 1;
+	cu.service_account = 1;
+	rv = ts_rpc(f->url, f->token, "/flow.v1.AuthService/CreateUser", &cu.base, NULL, &st);
+	if (rv != FLOW_OK && rv != FLOW_ALREADY_EXISTS) {
+		fprintf(stderr, "ts_flowd_start: cannot create the worker account: %s\n", st.message);
+		return -1;
+	}
+	ck.username = "test-worker";
+	ck.name = "tests";
+	if (ts_rpc(f->url, f->token, "/flow.v1.AuthService/CreateApiKey", &ck.base, &resp, &st) !=
+	    FLOW_OK) {
+		fprintf(stderr, "ts_flowd_start: cannot create the worker key: %s\n", st.message);
+		return -1;
+	}
+	snprintf(f->worker_key, sizeof(f->worker_key), "%s",
+		 ((Flow__V1__CreateApiKeyResponse *)resp)->key);
+	protobuf_c_message_free_unpacked(resp, NULL);
+	return 0;
 }
 
 int ts_flowd_start(struct ts_flowd *f, const char *db_url, char *const extra_args[])
@@ -121,7 +215,9 @@ int ts_flowd_start(struct ts_flowd *f, const char *db_url, char *const extra_arg
 	}
 	snprintf(f->url, sizeof(f->url), "ipc://%s/flowd.sock", f->dir);
 	snprintf(f->log_path, sizeof(f->log_path), "%s/flowd.log", f->dir);
-	return spawn_flowd(f);
+	if (spawn_flowd(f) != 0)
+		return -1;
+	return make_principals(f);
 }
 
 int ts_flowd_stop(struct ts_flowd *f)

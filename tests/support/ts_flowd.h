@@ -8,6 +8,9 @@
 #include <sys/types.h>
 
 #include <jansson.h>
+#include <protobuf-c/protobuf-c.h>
+
+#include "rpc_client.h"
 
 struct ts_flowd {
 	char *dir;          /* private folder: socket and log */
@@ -17,12 +20,41 @@ struct ts_flowd {
 	pid_t pid;
 	int own_db;         /* the database was made by ts_flowd_start */
 	char *const *extra; /* extra flowd arguments (kept by the caller) */
+	char token[2048];   /* the admin's access token (also in $FLOW_TOKEN) */
+	char worker_key[160]; /* API key of the service account "test-worker" */
 };
+
+/* The test deployment's JWT secret and first admin (FLOW_ADMIN_PASSWORD). */
+#define TS_JWT_SECRET "test-secret-4f8a1c9e2b7d6053e1a9c4b8f7d2e6a1"
+#define TS_ADMIN_USER "admin"
+#define TS_ADMIN_PASSWORD "Xq7-verbose-Kestrel-92-plum"
+
+/*
+ * Logs in to flowd at url (Login RPC). Returns the flow code; on FLOW_OK the
+ * access token is in token (len >= 2048) and the refresh token in refresh
+ * (may be NULL). st (may be NULL) gets the reply status.
+ */
+int ts_login(const char *url, const char *user, const char *password, char *token, size_t len,
+	     char *refresh, size_t rlen, struct rpc_status *st);
+
+/*
+ * Calls method on flowd at url with token (NULL: none) and returns the flow
+ * code; the reply (malloc'd by protobuf-c, free with
+ * protobuf_c_message_free_unpacked) in *resp when not NULL.
+ */
+int ts_rpc(const char *url, const char *token, const char *method, const ProtobufCMessage *req,
+	   ProtobufCMessage **resp, struct rpc_status *st);
 
 /*
  * Starts build/bin/flowd on a fresh database (db_url NULL) or on db_url,
  * listening on an ipc:// socket in a private folder, with extra arguments
- * (NULL-terminated, may be NULL), and waits until it answers. Returns 0, or
+ * (NULL-terminated, may be NULL), and waits until it answers. flowd gets
+ * TS_JWT_SECRET, creates the admin TS_ADMIN_USER from FLOW_ADMIN_PASSWORD,
+ * and runs with generous admin and login rate limits (extra arguments may
+ * set others). The test then logs in as the admin: f->token, also exported
+ * as FLOW_TOKEN so every flowctl the test runs acts for the admin; and
+ * makes the service account "test-worker" (role worker) with an API key,
+ * f->worker_key, which ts_worker_start gives every worker. Returns 0, or
  * -1 with the reason and flowd's log on stderr.
  */
 int ts_flowd_start(struct ts_flowd *f, const char *db_url, char *const extra_args[]);

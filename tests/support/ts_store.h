@@ -25,13 +25,24 @@
 #include "service.h"
 
 /*
+ * A dispatch guard (dispatch.h) for tests of transport and dispatch, not of
+ * authentication: every call is made by an admin with user id 0 and no
+ * token is needed. Real authentication is tested in integration.guard and
+ * the end-to-end tests.
+ */
+int ts_guard_admin(struct flow_req *r, const ProtobufCServiceDescriptor *svc,
+		   const ProtobufCMethodDescriptor *m, const char *token,
+		   const ProtobufCMessage *in);
+
+/*
  * Creates a fresh database (ts_create_db), applies the migrations and
  * returns a request context connected to it; the test is skipped (exit 77)
  * when no test PostgreSQL is configured. The database URL is written to
  * url (may be NULL). Aborts the test on any other failure.
  */
 struct flow_req *ts_req_open(char *url, size_t len);
-/* Another connection to the same database (for concurrency tests). */
+/* Another connection to the same database (for concurrency tests). Requests
+ * act for an admin with user id 0 (r->who) from peer "test". */
 struct flow_req *ts_req_connect(const char *url);
 /* Frees the arena's contents and clears the error state between calls. */
 void ts_req_reset(struct flow_req *r);

@@ -16,6 +16,7 @@
 #include "flow/v1/flow_manager.pb-c.h"
 #include "flow/v1/rpc.pb-c.h"
 #include "status.h"
+#include "ts_store.h"
 
 static const struct dispatch_limits lim = { 4096, 256, 60000 };
 
@@ -68,7 +69,7 @@ static struct result call(const char *method, const ProtobufCMessage *body, cons
 
 static void test_init(void **state)
 {
-	assert_int_equal(dispatch_init(), FLOW_OK);
+	assert_int_equal(dispatch_init(ts_guard_admin), FLOW_OK);
 }
 
 static void test_unknown_method(void **state)
