@@ -17,6 +17,7 @@
 
 #define PM "/flow.v1.ProjectManager/"
 #define FM "/flow.v1.FlowManager/"
+#define AS "/flow.v1.AuthService/"
 
 #define REQ(n) { (n), NULL, ARG_REQUIRED }
 #define OPT(n) { (n), NULL, ARG_OPTIONAL }
@@ -38,10 +39,16 @@ struct action_build {
 
 /* Id names, checked as positive integers at the top level and in data. */
 static const char *const id_names[] = {
-	"projectId", "ticketId", "taskId", "queueId", "itemId", "queueItemId", NULL,
+	"projectId", "ticketId", "taskId", "queueId", "itemId", "queueItemId", "keyId", NULL,
 };
 
-const char *const action_tools[] = { ACTION_TOOL_PROJECT, ACTION_TOOL_FLOW, NULL };
+/* Request fields no tool argument may carry (see actions.h). */
+static const char *const secret_names[] = {
+	"password", "oldPassword", "newPassword", "refreshToken", NULL,
+};
+
+const char *const action_tools[] = { ACTION_TOOL_PROJECT, ACTION_TOOL_FLOW, ACTION_TOOL_AUTH,
+				     NULL };
 
 static int ticket_prepare(struct action_build *b);
 static int add_item_prepare(struct action_build *b);
@@ -183,6 +190,53 @@ const struct action action_table[] = {
 	  { ITEM_ID_OPT, QUEUE_ITEM_ID_OPT, IGN("queueId"), IGN("projectId") }, NULL,
 	  "queueItemId", items_prepare, NULL },
 
+	/* ---- auth_manager: users, API keys, members, audit (no secrets in, see actions.h) ---- */
+	{ ACTION_TOOL_AUTH, "whoami", AS "WhoAmI", "Who the token in use belongs to.",
+	  "{\"action\":\"whoami\"}", { { 0 } }, NULL, NULL, NULL, NULL },
+	{ ACTION_TOOL_AUTH, "users_list", AS "ListUsers", "List users and service accounts (admin).",
+	  "{\"action\":\"users_list\"}", { { 0 } }, NULL, NULL, NULL, NULL },
+	{ ACTION_TOOL_AUTH, "users_create", AS "CreateUser",
+	  "Create a service account (admin); a user with a password: flowctl user create.",
+	  "{\"action\":\"users_create\",\"data\":{\"username\":\"ci-bot\",\"role\":\"worker\","
+	  "\"serviceAccount\":true}}", { { 0 } }, NULL, NULL, NULL, NULL },
+	{ ACTION_TOOL_AUTH, "users_update", AS "UpdateUser",
+	  "Change a user's role, or disable (revokes its tokens) or enable it (admin).",
+	  "{\"action\":\"users_update\",\"data\":{\"username\":\"bob\",\"disabled\":true}}",
+	  { { 0 } }, NULL, NULL, NULL, NULL },
+	{ ACTION_TOOL_AUTH, "users_unlock", AS "UnlockUser",
+	  "Clear a user's login lockout and failed-login count (admin).",
+	  "{\"action\":\"users_unlock\",\"data\":{\"username\":\"bob\"}}", { { 0 } }, NULL, NULL,
+	  NULL, NULL },
+	{ ACTION_TOOL_AUTH, "users_revoke_tokens", AS "RevokeUserTokens",
+	  "Revoke every access and refresh token of a user (admin).",
+	  "{\"action\":\"users_revoke_tokens\",\"data\":{\"username\":\"bob\"}}", { { 0 } }, NULL,
+	  NULL, NULL, NULL },
+	{ ACTION_TOOL_AUTH, "api_keys_create", AS "CreateApiKey",
+	  "Create an API key (admin); the result holds the key, which is shown only this once.",
+	  "{\"action\":\"api_keys_create\",\"data\":{\"username\":\"ci-bot\",\"name\":\"ci\","
+	  "\"expiresInDays\":90}}", { { 0 } }, NULL, NULL, NULL, NULL },
+	{ ACTION_TOOL_AUTH, "api_keys_list", AS "ListApiKeys",
+	  "List API keys, without the keys (admin; data.username: one user's).",
+	  "{\"action\":\"api_keys_list\",\"data\":{\"username\":\"ci-bot\"}}", { { 0 } }, NULL,
+	  NULL, NULL, NULL },
+	{ ACTION_TOOL_AUTH, "api_keys_revoke", AS "RevokeApiKey", "Revoke an API key (admin).",
+	  "{\"action\":\"api_keys_revoke\",\"keyId\":3}", { REQ("keyId") }, NULL, NULL, NULL,
+	  NULL },
+	{ ACTION_TOOL_AUTH, "members_add", AS "AddProjectMember",
+	  "Add a user to a project, as owner or member (admins and the project's owners).",
+	  "{\"action\":\"members_add\",\"projectId\":1,\"data\":{\"username\":\"bob\","
+	  "\"role\":\"member\"}}", { REQ("projectId") }, NULL, NULL, NULL, NULL },
+	{ ACTION_TOOL_AUTH, "members_remove", AS "RemoveProjectMember", "Remove a user from a project.",
+	  "{\"action\":\"members_remove\",\"projectId\":1,\"data\":{\"username\":\"bob\"}}",
+	  { REQ("projectId") }, NULL, NULL, NULL, NULL },
+	{ ACTION_TOOL_AUTH, "members_list", AS "ListProjectMembers", "List a project's members.",
+	  "{\"action\":\"members_list\",\"projectId\":1}", { REQ("projectId") }, NULL, NULL, NULL,
+	  NULL },
+	{ ACTION_TOOL_AUTH, "audit_list", AS "ListAudit",
+	  "The audit log, newest first (admin; data.limit, beforeId to page, actor, action).",
+	  "{\"action\":\"audit_list\",\"data\":{\"limit\":50,\"actor\":\"bob\"}}", { { 0 } },
+	  NULL, NULL, NULL, NULL },
+
 	{ NULL, NULL, NULL, NULL, NULL, { { 0 } }, NULL, NULL, NULL, NULL },
 };
 /* clang-format on */
@@ -217,12 +271,17 @@ static void append(char *buf, size_t len, const char *sep, const char *s)
 	snprintf(buf + used, len - used, "%s%s", used ? sep : "", s);
 }
 
-static bool is_id_name(const char *name)
+static bool in_list(const char *const *list, const char *name)
 {
-	for (size_t i = 0; id_names[i] != NULL; i++)
-		if (strcmp(id_names[i], name) == 0)
+	for (size_t i = 0; list[i] != NULL; i++)
+		if (strcmp(list[i], name) == 0)
 			return true;
 	return false;
+}
+
+static bool is_id_name(const char *name)
+{
+	return in_list(id_names, name);
 }
 
 /* Where the client wrote request field f ("data.description"), or f. */
@@ -264,6 +323,13 @@ const struct action *action_find(const char *tool, const char *name)
 		if (strcmp(a->tool, tool) == 0 && strcmp(a->name, name) == 0)
 			return a;
 	return NULL;
+}
+
+void action_tools_text(char *buf, size_t len)
+{
+	buf[0] = '\0';
+	for (size_t i = 0; action_tools[i] != NULL; i++)
+		append(buf, len, ", ", action_tools[i]);
 }
 
 static void tool_actions_text(const char *tool, char *buf, size_t len)
@@ -308,7 +374,7 @@ static void fields_text(const struct action *a, const ProtobufCMessageDescriptor
 	buf[0] = '\0';
 	for (unsigned i = 0; in != NULL && i < in->n_fields; i++) {
 		pbjson_json_name(in->fields[i].name, name, sizeof(name));
-		if (!filled_by_arg(a, name))
+		if (!filled_by_arg(a, name) && !in_list(secret_names, name))
 			append(buf, len, ", ", name);
 	}
 	for (const struct action_rename *r = a->renames; r && r->from; r++)
@@ -385,9 +451,10 @@ static int find_action(struct action_build *b, const char *tool, const json_t *a
 
 	if (!json_is_object(args))
 		return berr(b, "arguments must be a JSON object, like {\"action\":\"list\"}");
-	if (!action_tool_known(tool))
-		return berr(b, "unknown tool \"%.60s\" (tools: %s, %s)", tool ? tool : "",
-			    ACTION_TOOL_PROJECT, ACTION_TOOL_FLOW);
+	if (!action_tool_known(tool)) {
+		action_tools_text(list, sizeof(list));
+		return berr(b, "unknown tool \"%.60s\" (tools: %s)", tool ? tool : "", list);
+	}
 	tool_actions_text(tool, list, sizeof(list));
 	if (!json_is_string(name))
 		return berr(b, "missing action: %s needs \"action\", one of: %s", tool, list);
@@ -519,6 +586,12 @@ static int check_fields(struct action_build *b, const ProtobufCMessageDescriptor
 	char list[1024];
 
 	json_object_foreach(b->req, key, v) {
+		if (in_list(secret_names, key))
+			return berr(b, "%s: passwords and tokens are not taken in tool arguments "
+				       "(command lines, shell histories and transcripts are not "
+				       "secret); flowctl login, user create, user set-password and "
+				       "user passwd prompt for them, or read them with "
+				       "--password-stdin", origin_of(b, key));
 		if (field_known(in, key))
 			continue;
 		fields_text(b->act, in, list, sizeof(list));

@@ -27,6 +27,13 @@
  *     input message, and pbjson_to_message builds the message (strict
  *     types); errors name the argument as the client wrote it
  *     ("data.maxParallelItems: expected an integer ...").
+ *
+ * Secrets never travel in tool arguments, which end up in command lines,
+ * shell histories and MCP transcripts: a password or token field
+ * ("password", "oldPassword", "newPassword", "refreshToken") is refused
+ * for every action, and Login, Refresh, Logout and ChangePassword have no
+ * action. flowctl's own commands (login, user create, ...) read passwords
+ * from the terminal or stdin and put them on the built message directly.
  */
 #ifndef FLOW_ACTIONS_H
 #define FLOW_ACTIONS_H
@@ -37,9 +44,10 @@
 #include <jansson.h>
 #include <protobuf-c/protobuf-c.h>
 
-/* The two MCP tools. */
+/* The MCP tools: Promptliano's two, and flowd's users/keys/members/audit. */
 #define ACTION_TOOL_PROJECT "project_manager"
 #define ACTION_TOOL_FLOW "flow_manager"
+#define ACTION_TOOL_AUTH "auth_manager"
 
 /* Flags of a top-level id argument. */
 enum action_arg_flags {
@@ -139,5 +147,8 @@ void action_data_fields(const struct action *a, char *buf, size_t len);
 
 /* The top-level ids of a, like "projectId (required), ticketId". */
 void action_args_text(const struct action *a, char *buf, size_t len);
+
+/* The tool names, like "project_manager, flow_manager, auth_manager". */
+void action_tools_text(char *buf, size_t len);
 
 #endif

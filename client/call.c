@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "actions.h"
+#include "session.h"
 #include "status.h"
 
 void call_ctx_close(struct call_ctx *ctx)
@@ -17,6 +18,8 @@ void call_ctx_close(struct call_ctx *ctx)
 		return;
 	rpc_client_close(ctx->client);
 	ctx->client = NULL;
+	session_free(ctx->session);
+	ctx->session = NULL;
 }
 
 int call_usage_error(struct call_error *e, const char *fmt, ...)
@@ -32,7 +35,7 @@ int call_usage_error(struct call_error *e, const char *fmt, ...)
 	return FLOW_INVALID_ARGUMENT;
 }
 
-static int from_status(struct call_error *e, const struct rpc_status *st)
+int call_error_from_status(struct call_error *e, const struct rpc_status *st)
 {
 	e->code = st->code != FLOW_OK ? st->code : FLOW_UNKNOWN;
 	e->usage = false;
@@ -43,7 +46,7 @@ static int from_status(struct call_error *e, const struct rpc_status *st)
 	return e->code;
 }
 
-static int ensure_client(struct call_ctx *ctx, struct call_error *e)
+int call_connect(struct call_ctx *ctx, struct call_error *e)
 {
 	struct rpc_client_opts o = { 0 };
 	struct rpc_status st;
@@ -51,10 +54,9 @@ static int ensure_client(struct call_ctx *ctx, struct call_error *e)
 	if (ctx->client != NULL)
 		return FLOW_OK;
 	o.deadline_ms = ctx->timeout_ms;
-	o.token = ctx->token;
 	o.background_dial = false;
 	if (rpc_client_open(ctx->url, &o, &ctx->client, &st) != FLOW_OK) {
-		from_status(e, &st);
+		call_error_from_status(e, &st);
 		/* a malformed or unsupported URL is the caller's mistake */
 		e->usage = e->code == FLOW_INVALID_ARGUMENT;
 		return e->code;
@@ -62,19 +64,94 @@ static int ensure_client(struct call_ctx *ctx, struct call_error *e)
 	return FLOW_OK;
 }
 
-/* The RPC of a built request and the conversion of its reply. */
-static int invoke(struct call_ctx *ctx, const struct action_request *req, json_t **result,
-		  struct call_error *e)
+/* Sets the session's token on the client, or fails with out of memory. */
+static int send_token(struct call_ctx *ctx, struct call_error *e)
 {
-	ProtobufCMessage *reply = NULL;
+	struct rpc_status st = { 0 };
+
+	if (rpc_client_set_token(ctx->client, session_token(ctx->session)) == FLOW_OK)
+		return FLOW_OK;
+	st.code = FLOW_RESOURCE_EXHAUSTED;
+	snprintf(st.message, sizeof(st.message), "out of memory");
+	return call_error_from_status(e, &st);
+}
+
+/*
+ * The session (token) and the connection, at the first call. Local
+ * problems (a refused credentials file) come before any dialing. A saved
+ * login about to expire is renewed first; if that fails for any reason but
+ * the server refusing it, the call goes ahead with the old token and the
+ * server decides.
+ */
+static int ensure_client(struct call_ctx *ctx, struct call_error *e)
+{
+	bool fresh = ctx->session == NULL || ctx->client == NULL;
+	struct rpc_status st;
+	char err[1024];
+	int rc;
+
+	if (!fresh)
+		return FLOW_OK;
+	if (ctx->session == NULL &&
+	    (rc = session_open(ctx->url, ctx->token, &ctx->session, err, sizeof(err))) != FLOW_OK) {
+		memset(e, 0, sizeof(*e));
+		e->code = rc;
+		snprintf(e->message, sizeof(e->message), "%s", err);
+		return rc;
+	}
+	if ((rc = call_connect(ctx, e)) != FLOW_OK || (rc = send_token(ctx, e)) != FLOW_OK)
+		return rc;
+	if (!session_expiring(ctx->session, session_now_ms()))
+		return FLOW_OK;
+	if (session_refresh(ctx->session, ctx->client, &st) == FLOW_UNAUTHENTICATED)
+		return call_error_from_status(e, &st);
+	return send_token(ctx, e); /* the new token, or still the old one */
+}
+
+/* After UNAUTHENTICATED: the server's message and what to do about it. */
+static void add_hint(const struct call_ctx *ctx, struct call_error *e)
+{
+	char hint[512];
+	size_t n = strlen(e->message);
+
+	session_hint(ctx->session, e->message, hint, sizeof(hint));
+	if (hint[0] != '\0' && n + 3 < sizeof(e->message))
+		snprintf(e->message + n, sizeof(e->message) - n, " (%s)", hint);
+}
+
+int call_rpc(struct call_ctx *ctx, const char *method, const ProtobufCMessage *req,
+	     ProtobufCMessage **resp, struct call_error *e)
+{
 	struct rpc_status st;
 	int rc;
 
+	*resp = NULL;
 	if ((rc = ensure_client(ctx, e)) != FLOW_OK)
 		return rc;
-	rc = rpc_client_call(ctx->client, req->method, req->msg, NULL, &reply, &st);
-	if (rc != FLOW_OK)
-		return from_status(e, &st);
+	rc = rpc_client_call(ctx->client, method, req, NULL, resp, &st);
+	if (rc == FLOW_UNAUTHENTICATED && session_source(ctx->session) == SESSION_SAVED) {
+		rc = session_refresh(ctx->session, ctx->client, &st);
+		if (rc == FLOW_OK) /* once: a second refusal is final */
+			rc = rpc_client_call(ctx->client, method, req, NULL, resp, &st);
+	}
+	if (rc == FLOW_OK)
+		return FLOW_OK;
+	call_error_from_status(e, &st);
+	if (rc == FLOW_UNAUTHENTICATED)
+		add_hint(ctx, e);
+	return rc;
+}
+
+int call_invoke(struct call_ctx *ctx, const struct action_request *req, json_t **result,
+		struct call_error *e)
+{
+	ProtobufCMessage *reply = NULL;
+	int rc;
+
+	memset(e, 0, sizeof(*e));
+	*result = NULL;
+	if ((rc = call_rpc(ctx, req->method, req->msg, &reply, e)) != FLOW_OK)
+		return rc;
 	rc = action_reply_json(req, reply, result);
 	protobuf_c_message_free_unpacked(reply, NULL);
 	if (rc != FLOW_OK) {
@@ -99,7 +176,7 @@ int call_run(struct call_ctx *ctx, const char *tool, const json_t *args, json_t 
 		e->usage = rc == FLOW_INVALID_ARGUMENT;
 		return rc;
 	}
-	rc = invoke(ctx, &req, result, e);
+	rc = call_invoke(ctx, &req, result, e);
 	action_request_clear(&req);
 	return rc;
 }
@@ -166,12 +243,14 @@ int call_command(struct call_ctx *ctx, int argc, char **argv)
 {
 	struct call_error e;
 	json_t *args = NULL, *result = NULL;
+	char tools[256];
 	int status;
 
 	if (argc != 2) {
-		call_usage_error(&e, "usage: flowctl call TOOL JSON (TOOL: %s or %s; JSON: "
+		action_tools_text(tools, sizeof(tools));
+		call_usage_error(&e, "usage: flowctl call TOOL JSON (TOOL: %s; JSON: "
 				     "'{\"action\":\"list\"}', or - to read it from stdin)",
-				 ACTION_TOOL_PROJECT, ACTION_TOOL_FLOW);
+				 tools);
 		return call_report_error(&e);
 	}
 	if (call_parse_args(argv[1], &args, &e) != FLOW_OK)

@@ -28,12 +28,20 @@ enum call_exit {
 	CALL_EXIT_USAGE = 2,  /* bad command line or tool arguments */
 };
 
-/* Connection settings and the lazily opened client. */
+struct session;
+
+/*
+ * Connection settings and the lazily opened client and session. Set url,
+ * timeout_ms and token; client and session start NULL.
+ */
 struct call_ctx {
 	const char *url;     /* not copied */
 	uint32_t timeout_ms; /* per call; 0: rpc_client default */
-	const char *token;   /* not copied; NULL: none */
-	rpc_client *client;  /* opened by the first call; call_ctx_close frees */
+	/* not copied; NULL: FLOW_TOKEN, FLOW_API_KEY, then the saved login
+	 * (session.h) */
+	const char *token;
+	rpc_client *client;	 /* opened by the first call; call_ctx_close frees */
+	struct session *session; /* the token in use, chosen at the first call */
 };
 
 void call_ctx_close(struct call_ctx *ctx);
@@ -55,6 +63,35 @@ struct call_error {
  */
 int call_run(struct call_ctx *ctx, const char *tool, const json_t *args, json_t **result,
 	     struct call_error *e);
+
+/*
+ * call_run in two steps, for callers that must put something on the built
+ * request that has no place in the argument JSON (a password read from the
+ * terminal): call_invoke runs a request from action_build_request, and the
+ * caller clears it afterwards. Same results as call_run.
+ */
+int call_invoke(struct call_ctx *ctx, const struct action_request *req, json_t **result,
+		struct call_error *e);
+
+/*
+ * One authenticated RPC: picks the token (session.h) at the first call;
+ * renews a saved login that is about to expire; on UNAUTHENTICATED renews
+ * it and retries the call once (a refused call was not executed, so this
+ * is safe for every method). On FLOW_OK *resp is the reply (free it with
+ * protobuf_c_message_free_unpacked); otherwise e says why, with a hint on
+ * what to do after UNAUTHENTICATED.
+ */
+int call_rpc(struct call_ctx *ctx, const char *method, const ProtobufCMessage *req,
+	     ProtobufCMessage **resp, struct call_error *e);
+
+/*
+ * The connection alone, for login and logout, which handle tokens
+ * themselves (session.h): opens ctx->client without choosing a token.
+ */
+int call_connect(struct call_ctx *ctx, struct call_error *e);
+
+/* Fills e from an RPC outcome; returns e->code. */
+int call_error_from_status(struct call_error *e, const struct rpc_status *st);
 
 /*
  * Parses text as a tool argument object ("-": read it from stdin). On

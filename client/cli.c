@@ -1,292 +1,45 @@
 /*
- * cli.c - flowctl commands and human-readable output.
+ * cli.c - flowctl's command table, argument parsing, dispatch and help, and
+ * the project/ticket/queue commands (the auth commands are in cli_auth.c).
  *
  * The command table drives parsing, dispatch and help; each command turns
  * its arguments into a tool argument object, runs it with call_run and
- * prints the result with a column table (lists) or a field list (one object).
+ * prints the result with a column table (lists) or a field list (one
+ * object; table.h).
  */
 #include "cli.h"
 
-#include <assert.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "actions.h"
 #include "call.h"
+#include "cli_auth.h"
+#include "cli_cmd.h"
 #include "status.h"
-
-/* ---- output: columns and fields ---- */
-
-enum col_kind {
-	K_TEXT,	    /* any scalar as text */
-	K_BOOL,	    /* yes / no */
-	K_LIST,	    /* array joined with ", " */
-	K_TIME,	    /* epoch ms as local time */
-	K_PRIORITY, /* priority and priorityName: "10 high" */
-	K_PERCENT,  /* 0..1 as a percentage */
-	K_SECONDS,  /* milliseconds as seconds */
-};
-
-/* A table column or a field line. key is a dotted path into the object. */
-struct column {
-	const char *title;
-	const char *key;
-	enum col_kind kind;
-	int max; /* widest cell in a table, in characters; 0: no limit */
-};
-
-#define CELL_MAX 1024
-#define MAX_COLUMNS 16 /* columns of one table, at most */
-#define END_COLUMNS { NULL, NULL, K_TEXT, 0 }
-
-/* The value at a dotted path ("item.attempt"), or NULL. */
-static const json_t *get_path(const json_t *obj, const char *path)
-{
-	char part[64];
-	const char *dot;
-
-	while (obj != NULL && (dot = strchr(path, '.')) != NULL) {
-		snprintf(part, sizeof(part), "%.*s", (int)(dot - path), path);
-		obj = json_object_get(obj, part);
-		path = dot + 1;
-	}
-	return obj ? json_object_get(obj, path) : NULL;
-}
-
-static void scalar_text(const json_t *v, char *buf, size_t len)
-{
-	buf[0] = '\0';
-	if (json_is_string(v))
-		snprintf(buf, len, "%s", json_string_value(v));
-	else if (json_is_integer(v))
-		snprintf(buf, len, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
-	else if (json_is_real(v))
-		snprintf(buf, len, "%g", json_real_value(v));
-	else if (json_is_boolean(v))
-		snprintf(buf, len, "%s", json_is_true(v) ? "yes" : "no");
-}
-
-static void list_text(const json_t *v, char *buf, size_t len)
-{
-	size_t i;
-	const json_t *x;
-	char item[256];
-
-	buf[0] = '\0';
-	json_array_foreach(v, i, x) {
-		size_t used = strlen(buf);
-
-		scalar_text(x, item, sizeof(item));
-		snprintf(buf + used, len - used, "%s%s", i ? ", " : "", item);
-	}
-}
-
-static void time_text(const json_t *v, char *buf, size_t len)
-{
-	time_t t;
-	struct tm tm;
-
-	buf[0] = '\0';
-	if (!json_is_integer(v) || json_integer_value(v) <= 0)
-		return;
-	t = (time_t)(json_integer_value(v) / 1000);
-	if (localtime_r(&t, &tm) != NULL)
-		strftime(buf, len, "%Y-%m-%d %H:%M:%S", &tm);
-}
-
-static void priority_text(const json_t *row, char *buf, size_t len)
-{
-	const json_t *p = json_object_get(row, "priority");
-	const char *name = json_string_value(json_object_get(row, "priorityName"));
-
-	buf[0] = '\0';
-	if (json_is_integer(p))
-		snprintf(buf, len, "%" JSON_INTEGER_FORMAT "%s%s", json_integer_value(p),
-			 name ? " " : "", name ? name : "");
-	else if (name)
-		snprintf(buf, len, "%s", name);
-}
-
-static const char *str_or(const char *s, const char *dflt)
-{
-	return s != NULL ? s : dflt;
-}
-
-/* Control characters become spaces so a value cannot break the layout. */
-static void sanitize(char *s)
-{
-	for (; *s; s++)
-		if ((unsigned char)*s < 0x20 || *s == 0x7f)
-			*s = ' ';
-}
-
-static void cell_text(const json_t *row, const struct column *c, char *buf, size_t len)
-{
-	const json_t *v = get_path(row, c->key);
-
-	buf[0] = '\0';
-	if (c->kind == K_PRIORITY)
-		priority_text(row, buf, len);
-	else if (v == NULL || json_is_null(v))
-		return;
-	else if (c->kind == K_LIST)
-		list_text(v, buf, len);
-	else if (c->kind == K_TIME)
-		time_text(v, buf, len);
-	else if (c->kind == K_PERCENT && json_is_number(v))
-		snprintf(buf, len, "%.1f%%", json_number_value(v) * 100.0);
-	else if (c->kind == K_SECONDS && json_is_number(v))
-		snprintf(buf, len, "%.1fs", json_number_value(v) / 1000.0);
-	else
-		scalar_text(v, buf, len);
-	sanitize(buf);
-}
-
-/* Characters (UTF-8 code points) in s. */
-static int text_width(const char *s)
-{
-	int n = 0;
-
-	for (; *s; s++)
-		if (((unsigned char)*s & 0xc0) != 0x80)
-			n++;
-	return n;
-}
-
-/* Cuts s to at most max characters, ending in "..." when cut. */
-static void truncate_text(char *s, int max)
-{
-	int n = 0;
-
-	if (max <= 0 || text_width(s) <= max)
-		return;
-	for (char *p = s; *p; p++) {
-		if (((unsigned char)*p & 0xc0) != 0x80 && n++ == max - 3) {
-			strcpy(p, "...");
-			return;
-		}
-	}
-}
-
-static void table_cell(const json_t *row, const struct column *c, char *buf)
-{
-	cell_text(row, c, buf, CELL_MAX);
-	truncate_text(buf, c->max);
-}
-
-static void column_widths(const json_t *rows, const struct column *cols, int *w)
-{
-	char buf[CELL_MAX];
-	const json_t *row;
-	size_t i;
-
-	for (int c = 0; cols[c].title != NULL; c++)
-		w[c] = text_width(cols[c].title);
-	json_array_foreach(rows, i, row) {
-		for (int c = 0; cols[c].title != NULL; c++) {
-			table_cell(row, &cols[c], buf);
-			if (text_width(buf) > w[c])
-				w[c] = text_width(buf);
-		}
-	}
-}
-
-/*
- * Prints one cell. Padding is written only before the next non-empty cell,
- * so lines carry no trailing blanks; *pending holds it meanwhile.
- */
-static void print_cell(const char *s, int width, int *pending)
-{
-	if (s[0] == '\0') {
-		*pending += width + 2;
-		return;
-	}
-	printf("%*s%s", *pending, "", s);
-	*pending = width - text_width(s) + 2;
-}
-
-/* Prints rows (an array of objects) as aligned columns; none: the note. */
-static void print_table(const json_t *rows, const struct column *cols, const char *none)
-{
-	int w[MAX_COLUMNS], pending = 0;
-	char buf[CELL_MAX];
-	const json_t *row;
-	size_t i;
-
-	for (int c = 0; cols[c].title != NULL; c++)
-		assert(c < MAX_COLUMNS); /* a table definition error */
-	if (json_array_size(rows) == 0) {
-		printf("%s\n", none);
-		return;
-	}
-	column_widths(rows, cols, w);
-	for (int c = 0; cols[c].title != NULL; c++)
-		print_cell(cols[c].title, w[c], &pending);
-	fputc('\n', stdout);
-	json_array_foreach(rows, i, row) {
-		pending = 0;
-		for (int c = 0; cols[c].title != NULL; c++) {
-			table_cell(row, &cols[c], buf);
-			print_cell(buf, w[c], &pending);
-		}
-		fputc('\n', stdout);
-	}
-}
-
-/* Prints "Title:  value" lines for the fields of obj that are present. */
-static void print_fields(const json_t *obj, const struct column *fields)
-{
-	char buf[CELL_MAX];
-	int w = 0;
-
-	for (int i = 0; fields[i].title != NULL; i++)
-		if (text_width(fields[i].title) > w)
-			w = text_width(fields[i].title);
-	for (int i = 0; fields[i].title != NULL; i++) {
-		cell_text(obj, &fields[i], buf, sizeof(buf));
-		if (buf[0] == '\0')
-			continue;
-		truncate_text(buf, fields[i].max);
-		printf("%s:%*s %s\n", fields[i].title, w - text_width(fields[i].title), "", buf);
-	}
-}
-
-/* Multi-line text with control characters other than newline and tab blanked. */
-static void print_text(const char *label, const char *s)
-{
-	if (s == NULL || *s == '\0')
-		return;
-	printf("\n%s:\n", label);
-	for (; *s; s++) {
-		unsigned char ch = (unsigned char)*s;
-
-		fputc(ch < 0x20 && ch != '\n' && ch != '\t' ? ' ' : ch == 0x7f ? ' ' : ch, stdout);
-	}
-	fputc('\n', stdout);
-}
+#include "table.h"
 
 /* clang-format off */
-static const struct column project_cols[] = {
+static const struct table_col project_cols[] = {
 	{ "ID", "id", K_TEXT, 0 }, { "NAME", "name", K_TEXT, 30 },
 	{ "PATH", "path", K_TEXT, 40 }, { "DESCRIPTION", "description", K_TEXT, 50 },
 	END_COLUMNS,
 };
-static const struct column project_fields[] = {
+static const struct table_col project_fields[] = {
 	{ "Project", "id", K_TEXT, 0 }, { "Name", "name", K_TEXT, 0 },
 	{ "Path", "path", K_TEXT, 0 }, { "Description", "description", K_TEXT, 0 },
 	{ "Created", "created", K_TIME, 0 }, { "Updated", "updated", K_TIME, 0 },
 	END_COLUMNS,
 };
-static const struct column ticket_cols[] = {
+static const struct table_col ticket_cols[] = {
 	{ "ID", "id", K_TEXT, 0 }, { "TITLE", "title", K_TEXT, 50 },
 	{ "STATUS", "status", K_TEXT, 12 }, { "PRIORITY", "priority", K_PRIORITY, 10 },
 	{ "TAGS", "tags", K_LIST, 30 },
 	END_COLUMNS,
 };
-static const struct column ticket_fields[] = {
+static const struct table_col ticket_fields[] = {
 	{ "Ticket", "id", K_TEXT, 0 }, { "Project", "projectId", K_TEXT, 0 },
 	{ "Title", "title", K_TEXT, 0 }, { "Status", "status", K_TEXT, 0 },
 	{ "Priority", "priority", K_PRIORITY, 0 }, { "Tags", "tags", K_LIST, 0 },
@@ -295,28 +48,28 @@ static const struct column ticket_fields[] = {
 	{ "Created", "created", K_TIME, 0 }, { "Updated", "updated", K_TIME, 0 },
 	END_COLUMNS,
 };
-static const struct column task_cols[] = {
+static const struct table_col task_cols[] = {
 	{ "ID", "id", K_TEXT, 0 }, { "ORDER", "orderIndex", K_TEXT, 0 },
 	{ "CONTENT", "content", K_TEXT, 50 }, { "STATUS", "status", K_TEXT, 12 },
 	{ "DONE", "done", K_BOOL, 0 }, { "HOURS", "estimatedHours", K_TEXT, 0 },
 	{ "AGENT", "agentId", K_TEXT, 30 },
 	END_COLUMNS,
 };
-static const struct column queue_cols[] = {
+static const struct table_col queue_cols[] = {
 	{ "ID", "id", K_TEXT, 0 }, { "NAME", "name", K_TEXT, 40 },
 	{ "ACTIVE", "isActive", K_BOOL, 0 }, { "PARALLEL", "maxParallelItems", K_TEXT, 0 },
 	{ "LEASE_S", "leaseSeconds", K_TEXT, 0 }, { "ATTEMPTS", "maxAttempts", K_TEXT, 0 },
 	{ "DESCRIPTION", "description", K_TEXT, 40 },
 	END_COLUMNS,
 };
-static const struct column summary_cols[] = {
+static const struct table_col summary_cols[] = {
 	{ "ID", "queueId", K_TEXT, 0 }, { "NAME", "name", K_TEXT, 40 },
 	{ "ACTIVE", "isActive", K_BOOL, 0 }, { "QUEUED", "queued", K_TEXT, 0 },
 	{ "IN_PROGRESS", "inProgress", K_TEXT, 0 }, { "COMPLETED", "completed", K_TEXT, 0 },
 	{ "FAILED", "failed", K_TEXT, 0 },
 	END_COLUMNS,
 };
-static const struct column stats_fields[] = {
+static const struct table_col stats_fields[] = {
 	{ "Queue", "queueId", K_TEXT, 0 }, { "Name", "queueName", K_TEXT, 0 },
 	{ "Active", "isActive", K_BOOL, 0 }, { "Max parallel", "maxParallelItems", K_TEXT, 0 },
 	{ "Total", "totalItems", K_TEXT, 0 }, { "Queued", "queuedItems", K_TEXT, 0 },
@@ -328,7 +81,7 @@ static const struct column stats_fields[] = {
 	{ "Success rate", "successRate", K_PERCENT, 0 },
 	END_COLUMNS,
 };
-static const struct column next_fields[] = {
+static const struct table_col next_fields[] = {
 	{ "Queue item", "queueItemId", K_TEXT, 0 }, { "Type", "item.itemType", K_TEXT, 0 },
 	{ "Ticket", "ticketId", K_TEXT, 0 }, { "Task", "taskId", K_TEXT, 0 },
 	{ "Title", "ticket.title", K_TEXT, 0 }, { "Task content", "task.content", K_TEXT, 0 },
@@ -342,22 +95,7 @@ static const struct column next_fields[] = {
 
 /* ---- running actions ---- */
 
-struct cli_env {
-	struct call_ctx call;
-	bool json;
-};
-
-enum opt_slot { OPT_PROJECT, OPT_STATUS, OPT_PATH, OPT_DESCRIPTION, OPT_AGENT, OPT_COUNT };
-
-#define MAX_POS 2
-
-struct cli_args {
-	const char *pos[MAX_POS];
-	int npos;
-	const char *opt[OPT_COUNT];
-};
-
-static int report(const struct cli_env *env, const struct call_error *e)
+int cli_report(const struct cli_env *env, const struct call_error *e)
 {
 	if (env->json)
 		return call_report_error(e);
@@ -368,38 +106,26 @@ static int report(const struct cli_env *env, const struct call_error *e)
 	return call_exit_status(e);
 }
 
-/*
- * Runs the tool call args (taken; NULL means out of memory) and stores the
- * result. Returns 0, or the exit status after reporting the error.
- */
-static int run_action(struct cli_env *env, const char *tool, json_t *args, json_t **result)
+int cli_run_action(struct cli_env *env, const char *tool, json_t *args, json_t **result)
 {
 	struct call_error e;
 	int rc;
 
-	if (args == NULL) {
-		memset(&e, 0, sizeof(e));
-		e.code = FLOW_RESOURCE_EXHAUSTED;
-		snprintf(e.message, sizeof(e.message), "out of memory");
-		return report(env, &e);
-	}
+	if (args == NULL)
+		return cli_fail(env, FLOW_RESOURCE_EXHAUSTED, "out of memory");
 	rc = call_run(&env->call, tool, args, result, &e);
 	json_decref(args);
-	return rc == FLOW_OK ? 0 : report(env, &e);
+	return rc == FLOW_OK ? 0 : cli_report(env, &e);
 }
 
-/* Prints result as JSON with --json; returns true if it did. */
-static bool print_json_mode(const struct cli_env *env, const json_t *result)
+bool cli_json_mode(const struct cli_env *env, const json_t *result)
 {
 	if (env->json)
 		call_print_json(stdout, result);
 	return env->json;
 }
 
-static int usage_error(const struct cli_env *env, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-
-static int usage_error(const struct cli_env *env, const char *fmt, ...)
+int cli_usage_error(const struct cli_env *env, const char *fmt, ...)
 {
 	struct call_error e;
 	va_list ap;
@@ -408,7 +134,20 @@ static int usage_error(const struct cli_env *env, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(e.message, sizeof(e.message), fmt, ap);
 	va_end(ap);
-	return report(env, &e);
+	return cli_report(env, &e);
+}
+
+int cli_fail(const struct cli_env *env, int code, const char *fmt, ...)
+{
+	struct call_error e;
+	va_list ap;
+
+	memset(&e, 0, sizeof(e));
+	e.code = code;
+	va_start(ap, fmt);
+	vsnprintf(e.message, sizeof(e.message), fmt, ap);
+	va_end(ap);
+	return cli_report(env, &e);
 }
 
 /* ---- commands ---- */
@@ -416,10 +155,10 @@ static int usage_error(const struct cli_env *env, const char *fmt, ...)
 static int cmd_projects(struct cli_env *env, const struct cli_args *a)
 {
 	json_t *r = NULL;
-	int st = run_action(env, ACTION_TOOL_PROJECT, json_pack("{s:s}", "action", "list"), &r);
+	int st = cli_run_action(env, ACTION_TOOL_PROJECT, json_pack("{s:s}", "action", "list"), &r);
 
-	if (st == 0 && !print_json_mode(env, r))
-		print_table(json_object_get(r, "projects"), project_cols, "No projects.");
+	if (st == 0 && !cli_json_mode(env, r))
+		table_print(json_object_get(r, "projects"), project_cols, "No projects.");
 	json_decref(r);
 	return st;
 }
@@ -430,36 +169,36 @@ static int cmd_project_create(struct cli_env *env, const struct cli_args *a)
 	json_t *args = json_pack("{s:s, s:{s:s, s:s*, s:s*}}", "action", "create", "data", "name",
 				 a->pos[0], "path", a->opt[OPT_PATH], "description",
 				 a->opt[OPT_DESCRIPTION]);
-	int st = run_action(env, ACTION_TOOL_PROJECT, args, &r);
+	int st = cli_run_action(env, ACTION_TOOL_PROJECT, args, &r);
 
-	if (st == 0 && !print_json_mode(env, r))
-		print_fields(r, project_fields);
+	if (st == 0 && !cli_json_mode(env, r))
+		table_fields(r, project_fields);
 	json_decref(r);
 	return st;
 }
 
 static void print_overview(const json_t *r)
 {
-	print_fields(json_object_get(r, "project"), project_fields);
+	table_fields(json_object_get(r, "project"), project_fields);
 	printf("Tickets: %" JSON_INTEGER_FORMAT " open, %" JSON_INTEGER_FORMAT
 	       " in progress, %" JSON_INTEGER_FORMAT " closed\n",
 	       json_integer_value(json_object_get(r, "openTicketCount")),
 	       json_integer_value(json_object_get(r, "inProgressTicketCount")),
 	       json_integer_value(json_object_get(r, "closedTicketCount")));
 	printf("\nOpen tickets:\n");
-	print_table(json_object_get(r, "openTickets"), ticket_cols, "None.");
+	table_print(json_object_get(r, "openTickets"), ticket_cols, "None.");
 	printf("\nQueues:\n");
-	print_table(json_object_get(r, "queues"), summary_cols, "None.");
+	table_print(json_object_get(r, "queues"), summary_cols, "None.");
 }
 
 static int cmd_overview(struct cli_env *env, const struct cli_args *a)
 {
 	json_t *r = NULL;
-	int st = run_action(env, ACTION_TOOL_PROJECT,
+	int st = cli_run_action(env, ACTION_TOOL_PROJECT,
 			    json_pack("{s:s, s:s}", "action", "overview", "projectId", a->pos[0]),
 			    &r);
 
-	if (st == 0 && !print_json_mode(env, r))
+	if (st == 0 && !cli_json_mode(env, r))
 		print_overview(r);
 	json_decref(r);
 	return st;
@@ -472,12 +211,12 @@ static int cmd_tickets(struct cli_env *env, const struct cli_args *a)
 	int st;
 
 	if (a->opt[OPT_PROJECT] == NULL)
-		return usage_error(env, "tickets needs -p PROJECT_ID");
+		return cli_usage_error(env, "tickets needs -p PROJECT_ID");
 	args = json_pack("{s:s, s:s, s:{s:s*}}", "action", "tickets_list", "projectId",
 			 a->opt[OPT_PROJECT], "data", "status", a->opt[OPT_STATUS]);
-	st = run_action(env, ACTION_TOOL_FLOW, args, &r);
-	if (st == 0 && !print_json_mode(env, r))
-		print_table(json_object_get(r, "tickets"), ticket_cols, "No tickets.");
+	st = cli_run_action(env, ACTION_TOOL_FLOW, args, &r);
+	if (st == 0 && !cli_json_mode(env, r))
+		table_print(json_object_get(r, "tickets"), ticket_cols, "No tickets.");
 	json_decref(r);
 	return st;
 }
@@ -489,19 +228,19 @@ static json_t *by_ticket(const char *action, const char *ticket_id)
 
 static void print_ticket(const json_t *ticket, const json_t *tasks)
 {
-	print_fields(ticket, ticket_fields);
-	print_text("Overview", json_string_value(json_object_get(ticket, "overview")));
+	table_fields(ticket, ticket_fields);
+	table_text("Overview", json_string_value(json_object_get(ticket, "overview")));
 	printf("\nTasks:\n");
-	print_table(json_object_get(tasks, "tasks"), task_cols, "None.");
+	table_print(json_object_get(tasks, "tasks"), task_cols, "None.");
 }
 
 static int cmd_ticket_show(struct cli_env *env, const struct cli_args *a)
 {
 	json_t *t = NULL, *tasks = NULL;
-	int st = run_action(env, ACTION_TOOL_FLOW, by_ticket("tickets_get", a->pos[0]), &t);
+	int st = cli_run_action(env, ACTION_TOOL_FLOW, by_ticket("tickets_get", a->pos[0]), &t);
 
 	if (st == 0)
-		st = run_action(env, ACTION_TOOL_FLOW, by_ticket("tasks_list", a->pos[0]), &tasks);
+		st = cli_run_action(env, ACTION_TOOL_FLOW, by_ticket("tasks_list", a->pos[0]), &tasks);
 	if (st == 0 && env->json) {
 		json_t *both = json_pack("{s:O, s:O}", "ticket", t, "tasks",
 					 json_object_get(tasks, "tasks"));
@@ -520,10 +259,10 @@ static int cmd_ticket_show(struct cli_env *env, const struct cli_args *a)
 static int cmd_tasks(struct cli_env *env, const struct cli_args *a)
 {
 	json_t *r = NULL;
-	int st = run_action(env, ACTION_TOOL_FLOW, by_ticket("tasks_list", a->pos[0]), &r);
+	int st = cli_run_action(env, ACTION_TOOL_FLOW, by_ticket("tasks_list", a->pos[0]), &r);
 
-	if (st == 0 && !print_json_mode(env, r))
-		print_table(json_object_get(r, "tasks"), task_cols, "No tasks.");
+	if (st == 0 && !cli_json_mode(env, r))
+		table_print(json_object_get(r, "tasks"), task_cols, "No tasks.");
 	json_decref(r);
 	return st;
 }
@@ -534,13 +273,13 @@ static int cmd_queues(struct cli_env *env, const struct cli_args *a)
 	int st;
 
 	if (a->opt[OPT_PROJECT] == NULL)
-		return usage_error(env, "queues needs -p PROJECT_ID");
-	st = run_action(env, ACTION_TOOL_FLOW,
+		return cli_usage_error(env, "queues needs -p PROJECT_ID");
+	st = cli_run_action(env, ACTION_TOOL_FLOW,
 			json_pack("{s:s, s:s}", "action", "queues_list", "projectId",
 				  a->opt[OPT_PROJECT]),
 			&r);
-	if (st == 0 && !print_json_mode(env, r))
-		print_table(json_object_get(r, "queues"), queue_cols, "No queues.");
+	if (st == 0 && !cli_json_mode(env, r))
+		table_print(json_object_get(r, "queues"), queue_cols, "No queues.");
 	json_decref(r);
 	return st;
 }
@@ -548,13 +287,13 @@ static int cmd_queues(struct cli_env *env, const struct cli_args *a)
 static int cmd_queue_stats(struct cli_env *env, const struct cli_args *a)
 {
 	json_t *r = NULL;
-	int st = run_action(env, ACTION_TOOL_FLOW,
+	int st = cli_run_action(env, ACTION_TOOL_FLOW,
 			    json_pack("{s:s, s:s}", "action", "queues_get_stats", "queueId",
 				      a->pos[0]),
 			    &r);
 
-	if (st == 0 && !print_json_mode(env, r))
-		print_fields(r, stats_fields);
+	if (st == 0 && !cli_json_mode(env, r))
+		table_fields(r, stats_fields);
 	json_decref(r);
 	return st;
 }
@@ -562,15 +301,15 @@ static int cmd_queue_stats(struct cli_env *env, const struct cli_args *a)
 static int queue_set_active(struct cli_env *env, const char *queue_id, bool active)
 {
 	json_t *r = NULL;
-	int st = run_action(env, ACTION_TOOL_FLOW,
+	int st = cli_run_action(env, ACTION_TOOL_FLOW,
 			    json_pack("{s:s, s:s, s:{s:b}}", "action", "queues_update", "queueId",
 				      queue_id, "data", "isActive", active),
 			    &r);
 
-	if (st == 0 && !print_json_mode(env, r))
+	if (st == 0 && !cli_json_mode(env, r))
 		printf("Queue %" JSON_INTEGER_FORMAT " (%s) %s.\n",
 		       json_integer_value(json_object_get(r, "id")),
-		       str_or(json_string_value(json_object_get(r, "name")), ""),
+		       table_str(r, "name", ""),
 		       active ? "resumed" : "paused");
 	json_decref(r);
 	return st;
@@ -590,17 +329,17 @@ static int cmd_queue_resume(struct cli_env *env, const struct cli_args *a)
 static int item_action(struct cli_env *env, const char *action, const char *item_id)
 {
 	json_t *r = NULL, *it;
-	int st = run_action(env, ACTION_TOOL_FLOW,
+	int st = cli_run_action(env, ACTION_TOOL_FLOW,
 			    json_pack("{s:s, s:{s:[s]}}", "action", action, "data", "queueItemIds",
 				      item_id),
 			    &r);
 	size_t i;
 
-	if (st == 0 && !print_json_mode(env, r))
+	if (st == 0 && !cli_json_mode(env, r))
 		json_array_foreach(json_object_get(r, "items"), i, it)
 			printf("Item %" JSON_INTEGER_FORMAT ": %s.\n",
 			       json_integer_value(json_object_get(it, "id")),
-			       str_or(json_string_value(json_object_get(it, "status")), "?"));
+			       table_str(it, "status", "?"));
 	json_decref(r);
 	return st;
 }
@@ -620,17 +359,17 @@ static int cmd_next(struct cli_env *env, const struct cli_args *a)
 	json_t *r = NULL;
 	json_t *args = json_pack("{s:s, s:s, s:{s:s*}}", "action", "processor_get_next", "queueId",
 				 a->pos[0], "data", "agentId", a->opt[OPT_AGENT]);
-	int st = run_action(env, ACTION_TOOL_FLOW, args, &r);
+	int st = cli_run_action(env, ACTION_TOOL_FLOW, args, &r);
 
-	if (st != 0 || print_json_mode(env, r)) {
+	if (st != 0 || cli_json_mode(env, r)) {
 		json_decref(r);
 		return st;
 	}
 	if (json_is_true(json_object_get(r, "found")))
-		print_fields(r, next_fields);
+		table_fields(r, next_fields);
 	else
 		printf("Nothing to do: %s\n",
-		       str_or(json_string_value(json_object_get(r, "message")), "queue is empty"));
+		       table_str(r, "message", "queue is empty"));
 	json_decref(r);
 	return st;
 }
@@ -645,6 +384,7 @@ struct cli_cmd {
 	unsigned opts;	   /* accepted option slots, 1 << enum opt_slot */
 	int (*run)(struct cli_env *env, const struct cli_args *a);
 	int (*raw)(struct cli_env *env, int argc, char **argv);
+	int opt_pos; /* optional positional arguments after the npos required */
 };
 
 static int cmd_call(struct cli_env *env, int argc, char **argv);
@@ -655,45 +395,124 @@ static int cmd_version(struct cli_env *env, int argc, char **argv);
 
 /* clang-format off */
 static const struct cli_cmd commands[] = {
-	{ "projects", "", "List projects.", 0, 0, cmd_projects, NULL },
+	{ "projects", "", "List projects.", 0, 0, cmd_projects, NULL, 0 },
 	{ "project create", "NAME [--path P] [--description D]", "Create a project.", 1,
-	  O(OPT_PATH) | O(OPT_DESCRIPTION), cmd_project_create, NULL },
+	  O(OPT_PATH) | O(OPT_DESCRIPTION), cmd_project_create, NULL, 0 },
 	{ "overview", "PROJECT_ID", "Ticket counts, open tickets and queues of a project.", 1, 0,
-	  cmd_overview, NULL },
+	  cmd_overview, NULL, 0 },
 	{ "tickets", "-p PROJECT_ID [--status S]", "List a project's tickets.", 0,
-	  O(OPT_PROJECT) | O(OPT_STATUS), cmd_tickets, NULL },
-	{ "ticket show", "TICKET_ID", "Show a ticket and its tasks.", 1, 0, cmd_ticket_show, NULL },
-	{ "tasks", "TICKET_ID", "List a ticket's tasks.", 1, 0, cmd_tasks, NULL },
-	{ "queues", "-p PROJECT_ID", "List a project's queues.", 0, O(OPT_PROJECT), cmd_queues, NULL },
+	  O(OPT_PROJECT) | O(OPT_STATUS), cmd_tickets, NULL, 0 },
+	{ "ticket show", "TICKET_ID", "Show a ticket and its tasks.", 1, 0, cmd_ticket_show, NULL, 0 },
+	{ "tasks", "TICKET_ID", "List a ticket's tasks.", 1, 0, cmd_tasks, NULL, 0 },
+	{ "queues", "-p PROJECT_ID", "List a project's queues.", 0, O(OPT_PROJECT), cmd_queues, NULL, 0 },
 	{ "queue stats", "QUEUE_ID", "Item counts, agents and timings of a queue.", 1, 0,
-	  cmd_queue_stats, NULL },
-	{ "queue pause", "QUEUE_ID", "Stop handing out the queue's items.", 1, 0, cmd_queue_pause, NULL },
-	{ "queue resume", "QUEUE_ID", "Hand out the queue's items again.", 1, 0, cmd_queue_resume, NULL },
+	  cmd_queue_stats, NULL, 0 },
+	{ "queue pause", "QUEUE_ID", "Stop handing out the queue's items.", 1, 0, cmd_queue_pause, NULL, 0 },
+	{ "queue resume", "QUEUE_ID", "Hand out the queue's items again.", 1, 0, cmd_queue_resume, NULL, 0 },
 	{ "item retry", "ITEM_ID", "Queue a failed or dead item again (queue_items_retry).", 1, 0,
-	  cmd_item_retry, NULL },
+	  cmd_item_retry, NULL, 0 },
 	{ "item cancel", "ITEM_ID", "Cancel a queued or running item (queue_items_cancel).", 1, 0,
-	  cmd_item_cancel, NULL },
+	  cmd_item_cancel, NULL, 0 },
 	{ "next", "QUEUE_ID [--agent A]", "Claim the next item of a queue (processor_get_next).", 1,
-	  O(OPT_AGENT), cmd_next, NULL },
+	  O(OPT_AGENT), cmd_next, NULL, 0 },
+
+	/* authentication and administration: cli_auth.c */
+	{ "login", "[USERNAME] [--password-stdin]",
+	  "Log in and save the tokens (password prompted, or one line on stdin).", 0,
+	  O(OPT_PASSWORD_STDIN), cli_auth_login, NULL, 1 },
+	{ "logout", "", "Revoke the saved login at the server and remove it.", 0, 0,
+	  cli_auth_logout, NULL, 0 },
+	{ "whoami", "", "Who the token in use belongs to.", 0, 0, cli_auth_whoami, NULL, 0 },
+	{ "user list", "", "List users and service accounts (admin).", 0, 0, cli_auth_user_list,
+	  NULL, 0 },
+	{ "user create", "NAME --role ROLE [--service-account] [--password-stdin]",
+	  "Create a user (password prompted twice) or a service account (admin).", 1,
+	  O(OPT_ROLE) | O(OPT_SERVICE_ACCOUNT) | O(OPT_PASSWORD_STDIN), cli_auth_user_create, NULL, 0 },
+	{ "user disable", "NAME", "Disable a user; revokes its tokens (admin).", 1, 0,
+	  cli_auth_user_disable, NULL, 0 },
+	{ "user enable", "NAME", "Enable a disabled user (admin).", 1, 0, cli_auth_user_enable, NULL, 0 },
+	{ "user role", "NAME ROLE", "Change a user's role (admin).", 2, 0, cli_auth_user_role, NULL, 0 },
+	{ "user unlock", "NAME", "Clear a user's login lockout (admin).", 1, 0, cli_auth_user_unlock,
+	  NULL, 0 },
+	{ "user revoke-tokens", "NAME", "Revoke every token of a user (admin).", 1, 0,
+	  cli_auth_user_revoke_tokens, NULL, 0 },
+	{ "user set-password", "NAME [--password-stdin]",
+	  "Set a user's password (admin; prompted twice).", 1, O(OPT_PASSWORD_STDIN),
+	  cli_auth_user_set_password, NULL, 0 },
+	{ "user passwd", "[--password-stdin]",
+	  "Change your password (prompted; stdin: old and new, one line each).", 0,
+	  O(OPT_PASSWORD_STDIN), cli_auth_user_passwd, NULL, 0 },
+	{ "key create", "USER [--name N] [--expires-days D]",
+	  "Create an API key for USER; printed this once only (admin).", 1,
+	  O(OPT_NAME) | O(OPT_EXPIRES_DAYS), cli_auth_key_create, NULL, 0 },
+	{ "key list", "[USER]", "List API keys, all or USER's (admin).", 0, 0, cli_auth_key_list,
+	  NULL, 1 },
+	{ "key revoke", "KEY_ID", "Revoke an API key (admin).", 1, 0, cli_auth_key_revoke, NULL, 0 },
+	{ "member add", "PROJECT_ID USER [--role owner|member]", "Add a user to a project.", 2,
+	  O(OPT_ROLE), cli_auth_member_add, NULL, 0 },
+	{ "member remove", "PROJECT_ID USER", "Remove a user from a project.", 2, 0,
+	  cli_auth_member_remove, NULL, 0 },
+	{ "member list", "PROJECT_ID", "List a project's members.", 1, 0, cli_auth_member_list, NULL, 0 },
+	{ "audit", "[--limit N] [--actor A] [--action X] [--before ID]",
+	  "The audit log, newest first (admin).", 0,
+	  O(OPT_LIMIT) | O(OPT_ACTOR) | O(OPT_ACTION) | O(OPT_BEFORE), cli_auth_audit, NULL, 0 },
+
 	{ "call", "TOOL JSON", "Run an MCP tool call; JSON result (see flowctl help call).", -1, 0,
-	  NULL, cmd_call },
-	{ "help", "[COMMAND | call | ACTION]", "Show help.", -1, 0, NULL, cmd_help },
-	{ "version", "", "Print the version.", -1, 0, NULL, cmd_version },
-	{ NULL, NULL, NULL, 0, 0, NULL, NULL },
+	  NULL, cmd_call, 0 },
+	{ "help", "[COMMAND | call | ACTION]", "Show help.", -1, 0, NULL, cmd_help, 0 },
+	{ "version", "", "Print the version.", -1, 0, NULL, cmd_version, 0 },
+	{ NULL, NULL, NULL, 0, 0, NULL, NULL, 0 },
 };
 
 struct cli_opt_def {
 	const char *long_name;
 	char short_name;
 	enum opt_slot slot;
+	bool flag; /* takes no value */
 };
 
 static const struct cli_opt_def opt_defs[] = {
-	{ "--project", 'p', OPT_PROJECT }, { "--status", 's', OPT_STATUS },
-	{ "--path", 0, OPT_PATH }, { "--description", 'd', OPT_DESCRIPTION },
-	{ "--agent", 'a', OPT_AGENT }, { NULL, 0, OPT_COUNT },
+	{ "--project", 'p', OPT_PROJECT, false }, { "--status", 's', OPT_STATUS, false },
+	{ "--path", 0, OPT_PATH, false }, { "--description", 'd', OPT_DESCRIPTION, false },
+	{ "--agent", 'a', OPT_AGENT, false }, { "--role", 0, OPT_ROLE, false }, { "--name", 0, OPT_NAME, false },
+	{ "--expires-days", 0, OPT_EXPIRES_DAYS, false }, { "--limit", 0, OPT_LIMIT, false },
+	{ "--actor", 0, OPT_ACTOR, false }, { "--action", 0, OPT_ACTION, false }, { "--before", 0, OPT_BEFORE, false },
+	{ "--password-stdin", 0, OPT_PASSWORD_STDIN, true },
+	{ "--service-account", 0, OPT_SERVICE_ACCOUNT, true },
+	{ NULL, 0, OPT_COUNT, false },
+};
+
+/* Options that would put a secret in argv, and what to do instead. */
+static const struct {
+	const char *name;
+	const char *instead;
+} secret_opts[] = {
+	{ "--password", "type it at the prompt, or pipe it in with --password-stdin" },
+	{ "--passwd", "type it at the prompt, or pipe it in with --password-stdin" },
+	{ "--token", "set FLOW_TOKEN, or run flowctl login" },
+	{ "--access-token", "set FLOW_TOKEN, or run flowctl login" },
+	{ "--refresh-token", "run flowctl login" },
+	{ "--api-key", "set FLOW_API_KEY" },
+	{ NULL, NULL },
 };
 /* clang-format on */
+
+const char *cli_secret_option(const char *arg)
+{
+	for (int i = 0; secret_opts[i].name != NULL; i++) {
+		size_t n = strlen(secret_opts[i].name);
+
+		if (strncmp(arg, secret_opts[i].name, n) == 0 && (arg[n] == '\0' || arg[n] == '='))
+			return secret_opts[i].instead;
+	}
+	return NULL;
+}
+
+/* An option's name without any "=value" (which may be a secret). */
+static int opt_name_len(const char *arg)
+{
+	return (int)strcspn(arg, "=");
+}
 
 /* Words of cmd->name matched by argv: 0 when it does not match. */
 static int match_words(const struct cli_cmd *cmd, int argc, char **argv)
@@ -738,19 +557,33 @@ static const struct cli_opt_def *find_opt(const char *arg, const char **inline_v
 static int parse_opt(struct cli_env *env, const struct cli_cmd *cmd, int argc, char **argv,
 		     int *i, struct cli_args *a)
 {
-	const char *val;
+	const char *val, *instead;
 	const struct cli_opt_def *d;
 
 	if (strcmp(argv[*i], "--json") == 0) {
 		env->json = true;
 		return 0;
 	}
+	if ((instead = cli_secret_option(argv[*i])) != NULL)
+		return cli_usage_error(env, "%s: there is no %.*s option: flowctl never takes "
+					    "passwords or tokens on the command line, where other "
+					    "local users can read them (ps) and shells keep them in "
+					    "their history; %s",
+				       cmd->name, opt_name_len(argv[*i]), argv[*i], instead);
 	d = find_opt(argv[*i], &val);
 	if (d == NULL || !(cmd->opts & O(d->slot)))
-		return usage_error(env, "%s: unknown option %s (usage: flowctl %s %s)", cmd->name,
-				   argv[*i], cmd->name, cmd->usage);
+		return cli_usage_error(env, "%s: unknown option %.*s (usage: flowctl %s %s)",
+				       cmd->name, opt_name_len(argv[*i]), argv[*i], cmd->name,
+				       cmd->usage);
+	if (d->flag && val != NULL)
+		return cli_usage_error(env, "%s: option %s takes no value", cmd->name,
+				       d->long_name);
+	if (d->flag) {
+		a->opt[d->slot] = "";
+		return 0;
+	}
 	if (val == NULL && *i + 1 >= argc)
-		return usage_error(env, "%s: option %s needs a value", cmd->name, argv[*i]);
+		return cli_usage_error(env, "%s: option %s needs a value", cmd->name, argv[*i]);
 	a->opt[d->slot] = val ? val : argv[++*i];
 	return 0;
 }
@@ -774,8 +607,8 @@ static int parse_args(struct cli_env *env, const struct cli_cmd *cmd, int argc, 
 			a->npos++;
 		}
 	}
-	if (a->npos != cmd->npos)
-		return usage_error(env, "usage: flowctl %s %s", cmd->name, cmd->usage);
+	if (a->npos < cmd->npos || a->npos > cmd->npos + cmd->opt_pos)
+		return cli_usage_error(env, "usage: flowctl %s %s", cmd->name, cmd->usage);
 	return 0;
 }
 
@@ -792,10 +625,10 @@ static void unknown_command(struct cli_env *env, int argc, char **argv)
 				 subs[0] ? ", " : "", c->name);
 	}
 	if (subs[0])
-		usage_error(env, "unknown command \"%s%s%s\"; try: %s", argv[0],
+		cli_usage_error(env, "unknown command \"%s%s%s\"; try: %s", argv[0],
 			    argc > 1 ? " " : "", argc > 1 ? argv[1] : "", subs);
 	else
-		usage_error(env, "unknown command \"%s\" (see flowctl --help)", argv[0]);
+		cli_usage_error(env, "unknown command \"%s\" (see flowctl --help)", argv[0]);
 }
 
 static int dispatch(struct cli_env *env, int argc, char **argv)
@@ -818,7 +651,7 @@ static int dispatch(struct cli_env *env, int argc, char **argv)
 
 int cli_run(const struct cli_opts *o, int argc, char **argv)
 {
-	struct cli_env env = { { o->url, o->timeout_ms, o->token, NULL }, o->json };
+	struct cli_env env = { { o->url, o->timeout_ms, o->token, NULL, NULL }, o->json };
 	int st = dispatch(&env, argc, argv);
 
 	call_ctx_close(&env.call);
@@ -849,7 +682,10 @@ static void help_commands(FILE *f)
 		char left[80];
 
 		snprintf(left, sizeof(left), "%s%s%s", c->name, c->usage[0] ? " " : "", c->usage);
-		fprintf(f, "  %-50s %s\n", left, c->help);
+		if (strlen(left) > 50) /* its own line */
+			fprintf(f, "  %s\n  %-50s %s\n", left, "", c->help);
+		else
+			fprintf(f, "  %-50s %s\n", left, c->help);
 	}
 }
 
@@ -879,7 +715,11 @@ void cli_help(FILE *f)
 		   "  --url URL      flowd address (env FLOW_URL; default %s)\n"
 		   "  --timeout MS   deadline of each call in milliseconds (default %u)\n"
 		   "  --json         print results as JSON (also accepted after the command)\n"
-		   "  -h, --help     this help; flowctl help COMMAND for one command\n",
+		   "  -h, --help     this help; flowctl help COMMAND for one command\n"
+		   "\nCredentials (never on the command line), first that is set:\n"
+		   "  FLOW_TOKEN (access token or API key), FLOW_API_KEY, else the login saved\n"
+		   "  by flowctl login for the URL in $FLOW_CREDENTIALS, else\n"
+		   "  $XDG_CONFIG_HOME/flowd/credentials.json or ~/.config/flowd/credentials.json\n",
 		CLI_DEFAULT_URL, CLI_DEFAULT_TIMEOUT_MS);
 	help_action_names(f);
 	fprintf(f, "\nExit status: 0 success, 1 server or connection error, "
@@ -900,16 +740,20 @@ static void help_action(FILE *f, const struct action *a)
 
 static void help_call(FILE *f)
 {
+	char tools[256];
+
+	action_tools_text(tools, sizeof(tools));
 	fprintf(f, "usage: flowctl call TOOL JSON\n\n"
-		   "TOOL is %s or %s; JSON is the MCP tool argument object\n"
+		   "TOOL is one of %s; JSON is the MCP tool argument object\n"
 		   "{\"action\": ..., \"projectId\": ..., \"ticketId\": ..., \"taskId\": ...,\n"
 		   " \"queueId\": ..., \"itemId\": ..., \"data\": {...}}, or - to read it from "
 		   "stdin.\n"
 		   "Ids are positive integers (numbers or numeric strings). The result JSON goes\n"
 		   "to stdout; errors go to stderr as {\"error\": {\"code\": ..., \"message\": "
 		   "...}}\n"
-		   "with exit status 1 (server/connection) or 2 (bad arguments).\n\nActions:\n\n",
-		ACTION_TOOL_PROJECT, ACTION_TOOL_FLOW);
+		   "with exit status 1 (server/connection) or 2 (bad arguments). Passwords and\n"
+		   "tokens are never taken in JSON arguments.\n\nActions:\n\n",
+		tools);
 	for (const struct action *a = action_table; a->tool != NULL; a++) {
 		help_action(f, a);
 		fputc('\n', f);
@@ -937,7 +781,7 @@ static int help_topic(struct cli_env *env, int argc, char **argv)
 			found = true;
 		}
 	}
-	return found ? 0 : usage_error(env, "no help for \"%s\" (see flowctl --help)", argv[0]);
+	return found ? 0 : cli_usage_error(env, "no help for \"%s\" (see flowctl --help)", argv[0]);
 }
 
 static int cmd_help(struct cli_env *env, int argc, char **argv)

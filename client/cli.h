@@ -4,9 +4,11 @@
  *
  * Every friendly command builds an MCP tool argument object and runs it
  * through call_run (call.h), so it goes through the same action table as
- * `flowctl call` and the MCP bridge. Results print as aligned columns, or
- * as the JSON result with --json. Exit statuses are those of call.h:
- * 0 success, 1 server or connection error, 2 usage error.
+ * `flowctl call` and the MCP bridge; login, logout and the commands that
+ * read a password (cli_auth.c) keep their secrets out of that JSON.
+ * Results print as aligned columns, or as the JSON result with --json.
+ * Exit statuses are those of call.h: 0 success, 1 server or connection
+ * error, 2 usage error.
  */
 #ifndef FLOW_CLI_H
 #define FLOW_CLI_H
@@ -26,8 +28,9 @@
 struct cli_opts {
 	const char *url;
 	uint32_t timeout_ms;
-	const char *token; /* NULL: none */
-	bool json;	   /* --json: print JSON results */
+	/* NULL (flowctl): FLOW_TOKEN, FLOW_API_KEY, then the saved login (session.h) */
+	const char *token;
+	bool json; /* --json: print JSON results */
 };
 
 /*
@@ -38,5 +41,11 @@ int cli_run(const struct cli_opts *o, int argc, char **argv);
 
 /* The general help (options, commands, tool actions) to f. */
 void cli_help(FILE *f);
+
+/*
+ * For an option that would carry a password or token in argv ("--password",
+ * "--token=...", ...): what to do instead. NULL for any other argument.
+ */
+const char *cli_secret_option(const char *arg);
 
 #endif

@@ -9,7 +9,8 @@
  *   option      env          default
  *   --url       FLOW_URL     tcp://127.0.0.1:7600
  *   --timeout   -            30000 ms (1 .. 86400000)
- *   (token)     FLOW_TOKEN   none (never taken from argv)
+ *   (token)     FLOW_TOKEN, FLOW_API_KEY, else the saved login (session.h);
+ *               never taken from argv
  *
  * Exit status: 0 success, 1 server or connection error, 2 usage error.
  */
@@ -57,7 +58,7 @@ static int parse_timeout(const char *s, uint32_t *out)
 }
 
 /* Options taking a value, "--opt value" or "--opt=value". */
-/* No --token: a token in argv is visible to every local user (ps); use FLOW_TOKEN. */
+/* No --token: a token in argv is visible to every local user (ps); see cli_secret_option. */
 enum global_opt { G_URL, G_TIMEOUT, G_NONE };
 static const char *const global_names[] = { "--url", "--timeout", NULL };
 
@@ -97,8 +98,12 @@ static enum global_result parse_global(int argc, char **argv, int *i, struct cli
 		o->json = true;
 		return GLOBAL_OK;
 	}
+	if (cli_secret_option(a) != NULL)
+		return usage("there is no %.*s option: flowctl never takes passwords or tokens on "
+			     "the command line, where other local users can read them; %s",
+			     (int)strcspn(a, "="), a, cli_secret_option(a));
 	if ((g = find_global(a, &v)) == G_NONE)
-		return usage("unknown option %s", a);
+		return usage("unknown option %.*s", (int)strcspn(a, "="), a);
 	if (v == NULL && *i + 1 >= argc)
 		return usage("option %s needs a value", a);
 	return set_global(g, v ? v : argv[++*i], o);
@@ -106,15 +111,12 @@ static enum global_result parse_global(int argc, char **argv, int *i, struct cli
 
 int main(int argc, char **argv)
 {
-	struct cli_opts o = { getenv("FLOW_URL"), CLI_DEFAULT_TIMEOUT_MS, getenv("FLOW_TOKEN"),
-			      false };
+	struct cli_opts o = { getenv("FLOW_URL"), CLI_DEFAULT_TIMEOUT_MS, NULL, false };
 	enum global_result r;
 	int i, rc;
 
 	if (o.url == NULL || o.url[0] == '\0')
 		o.url = CLI_DEFAULT_URL;
-	if (o.token != NULL && o.token[0] == '\0')
-		o.token = NULL;
 	for (i = 1; i < argc && argv[i][0] == '-' && argv[i][1] != '\0'; i++) {
 		if ((r = parse_global(argc, argv, &i, &o)) != GLOBAL_OK)
 			return r == GLOBAL_HELP ? CALL_EXIT_OK : CALL_EXIT_USAGE;

@@ -119,7 +119,7 @@ static void test_no_token_no_call(void **state)
 	int code;
 	char *argv[] = { (char *)ts_bin("flowctl"), "--url", flowd.url, "call", "project_manager",
 			 "{\"action\":\"list\"}", NULL };
-	char *out = NULL, *err = NULL;
+	char *out = NULL, *err = NULL, creds[700];
 	int status;
 
 	(void)state;
@@ -132,7 +132,8 @@ static void test_no_token_no_call(void **state)
 	setenv("FLOW_CREDENTIALS", "/nonexistent/credentials.json", 1);
 	assert_int_equal(ts_run_capture(argv, NULL, &out, &err, &status, 30000), 0);
 	setenv("FLOW_TOKEN", flowd.token, 1);
-	unsetenv("FLOW_CREDENTIALS");
+	snprintf(creds, sizeof(creds), "%s/credentials.json", flowd.dir);
+	setenv("FLOW_CREDENTIALS", creds, 1);
 	assert_int_equal(status, 1);
 	j = json_loads(err, 0, NULL);
 	assert_non_null(j);

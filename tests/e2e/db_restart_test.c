@@ -20,6 +20,7 @@
 #include "rpc_client.h"
 #include "status.h"
 #include "testsupport.h"
+#include "ts_flowd.h"
 
 static char *dir;
 static char pgdir[512], rpc_url[600], log_path[600], db_url[512];
@@ -74,13 +75,20 @@ static void test_flowd_survives_database_restart(void **state)
 	snprintf(listen_arg, sizeof(listen_arg), "--listen=%s", rpc_url);
 	char *argv[] = { (char *)ts_bin("flowd"), db_arg, listen_arg, "--threads=2",
 			 "--db-wait=60000", NULL };
-	pid_t pid = ts_spawn(argv, NULL, log_path);
+	char *const env[] = { "FLOW_JWT_SECRET=" TS_JWT_SECRET,
+			      "FLOW_ADMIN_PASSWORD=" TS_ADMIN_PASSWORD, NULL };
+	char token[2048];
+	pid_t pid = ts_spawn(argv, env, log_path);
 
 	assert_true(pid > 0);
 	ts_sleep_ms(1000);
 	assert_int_equal(waitpid(pid, &status, WNOHANG), 0); /* still waiting, not dead */
 	pg("start");
 	assert_int_equal(ts_wait_for_rpc(rpc_url, 30000), 0);
+	assert_int_equal(ts_login(rpc_url, TS_ADMIN_USER, TS_ADMIN_PASSWORD, token, sizeof(token),
+				  NULL, 0, &st),
+			 FLOW_OK);
+	co.token = token;
 	assert_int_equal(rpc_client_open(rpc_url, &co, &c, &st), FLOW_OK);
 	create.name = "survivor";
 	assert_int_equal(rpc_client_call(c, "/flow.v1.ProjectManager/CreateProject", &create.base,

@@ -224,6 +224,7 @@ static int setup(void **state)
 
 	if (ts_flowd_start(&f, NULL, flowd_args) != 0)
 		return -1;
+	co.token = f.token;
 	assert_int_equal(rpc_client_open(f.url, &co, &cli, &st), FLOW_OK);
 	pg = PQconnectdb(f.db_url);
 	assert_int_equal(PQstatus(pg), CONNECTION_OK);

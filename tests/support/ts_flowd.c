@@ -169,6 +169,7 @@ static int make_principals(struct ts_flowd *f)
 	Flow__V1__CreateApiKeyRequest ck = FLOW__V1__CREATE_API_KEY_REQUEST__INIT;
 	ProtobufCMessage *resp = NULL;
 	struct rpc_status st;
+	char path[700];
 	int rv;
 
 	if (ts_login(f->url, TS_ADMIN_USER, TS_ADMIN_PASSWORD, f->token, sizeof(f->token), NULL, 0,
@@ -178,6 +179,9 @@ static int make_principals(struct ts_flowd *f)
 		return -1;
 	}
 	setenv("FLOW_TOKEN", f->token, 1);
+	/* a flowctl that ignores FLOW_TOKEN must not find the user's own login */
+	snprintf(path, sizeof(path), "%s/credentials.json", f->dir);
+	setenv("FLOW_CREDENTIALS", path, 1);
 	cu.username = "test-worker";
 	cu.role = "worker";
 	cu.has_service_account = 1;

@@ -52,7 +52,9 @@ int ts_rpc(const char *url, const char *token, const char *method, const Protobu
  * TS_JWT_SECRET, creates the admin TS_ADMIN_USER from FLOW_ADMIN_PASSWORD,
  * and runs with generous admin and login rate limits (extra arguments may
  * set others). The test then logs in as the admin: f->token, also exported
- * as FLOW_TOKEN so every flowctl the test runs acts for the admin; and
+ * as FLOW_TOKEN so every flowctl the test runs acts for the admin
+ * (FLOW_CREDENTIALS points into the private folder, so no user's own
+ * flowctl login is ever read); and
  * makes the service account "test-worker" (role worker) with an API key,
  * f->worker_key, which ts_worker_start gives every worker. Returns 0, or
  * -1 with the reason and flowd's log on stderr.

@@ -773,7 +773,7 @@ static void test_call_parse_and_error_json(void **state)
 /* A usage error is found before any connection is made (no server here). */
 static void test_call_run_usage_before_connect(void **state)
 {
-	struct call_ctx ctx = { "tcp://127.0.0.1:1", 1000, NULL, NULL };
+	struct call_ctx ctx = { .url = "tcp://127.0.0.1:1", .timeout_ms = 1000 };
 	struct call_error e;
 	json_t *args = parse("{\"action\":\"tickets_list\"}");
 	json_t *result = NULL;
