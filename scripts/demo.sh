@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # The README's demo command: builds flowd, starts a throwaway PostgreSQL and
-# flowd under one temporary folder, runs the usage guide's workflow through
-# flowctl (plan, enqueue, process, review stats), then stops everything.
+# flowd under one temporary folder with a fresh random signing secret and
+# admin password, sets up users (a member who plans, a worker service account
+# with an API key), runs the usage guide's workflow through flowctl (plan,
+# enqueue, process, review stats) as the member, lets two flow-workers run
+# agents with the API key, shows the audit log, then stops everything.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -25,16 +28,36 @@ trap cleanup EXIT
 
 db=$("$root/scripts/pg.sh" start "$work/pg" | tail -n 1)
 export FLOW_URL="ipc://$work/flowd.sock"
-"$root/build/bin/flowd" --db "$db" --listen "$FLOW_URL" >"$work/flowd.log" 2>&1 &
+export FLOW_CREDENTIALS="$work/credentials.json"
+unset FLOW_TOKEN FLOW_API_KEY
+admin_pw=$(openssl rand -base64 18)
+planner_pw=$(openssl rand -base64 18)
+FLOW_JWT_SECRET=$(openssl rand -base64 48) FLOW_ADMIN_PASSWORD=$admin_pw \
+	"$root/build/bin/flowd" --db "$db" --listen "$FLOW_URL" >"$work/flowd.log" 2>&1 &
 flowd_pid=$!
+
+flowctl() { "$root/build/bin/flowctl" "$@"; }
+ctl() { flowctl call "$@"; }
+say() { printf '\n== %s\n' "$*"; }
+
+say "log in as the first admin (created from FLOW_ADMIN_PASSWORD; password from stdin, never argv)"
 for _ in $(seq 100); do
-	"$root/build/bin/flowctl" call project_manager '{"action":"list"}' >/dev/null 2>&1 && break
+	[ -S "$work/flowd.sock" ] && flowctl login admin --password-stdin <<<"$admin_pw" 2>/dev/null && break
 	sleep 0.1
 done
+flowctl whoami
+say "users: a member who plans, and a service account for the workers with an API key"
+flowctl user create planner --role member --password-stdin <<<"$planner_pw"$'\n'"$planner_pw"
+flowctl user create worker-pool --role worker --service-account
+worker_key=$(flowctl key create worker-pool --name demo 2>/dev/null)
+flowctl key list
+say "without credentials nothing works"
+FLOW_TOKEN= FLOW_CREDENTIALS="$work/none.json" flowctl projects || true
+say "log in as planner"
+flowctl logout
+flowctl login planner --password-stdin <<<"$planner_pw"
 
-ctl() { "$root/build/bin/flowctl" call "$@"; }
 id() { sed -n 's/^  "id": \([0-9]*\),*$/\1/p' | head -n 1; }
-say() { printf '\n== %s\n' "$*"; }
 
 say "project_manager create / list / overview"
 project=$(ctl project_manager '{"action":"create","data":{"name":"Promptliano","path":"/srv/promptliano","description":"demo project"}}' | id)
@@ -92,8 +115,10 @@ for n in 1 2 3 4 5 6 7 8; do
 	ctl flow_manager "{\"action\":\"enqueue_task\",\"queueId\":$agents_queue,\"taskId\":$task}" >/dev/null
 done
 echo "enqueued 8 tasks for agent demo-note on queue $agents_queue"
+say "the workers' API key may only call the worker service"
+FLOW_API_KEY=$worker_key flowctl projects || true
 for w in 1 2; do
-	"$root/build/bin/flow-worker" --url "$FLOW_URL" --agents "$work/agents.conf" \
+	FLOW_API_KEY=$worker_key "$root/build/bin/flow-worker" --url "$FLOW_URL" --agents "$work/agents.conf" \
 		--concurrency 2 --name "demo-worker-$w" >"$work/worker-$w.log" 2>&1 &
 	worker_pids+=($!)
 done
@@ -108,5 +133,9 @@ echo
 echo
 echo "completion notes written by the agent:"
 ctl flow_manager "{\"action\":\"tasks_list\",\"ticketId\":$review}" | grep -o '"completionNotes": "[^"]*"' | head -n 3
+say "the audit log (as admin)"
+flowctl logout
+flowctl login admin --password-stdin <<<"$admin_pw"
+flowctl audit --limit 12
 echo
 echo "demo finished; everything it started is stopped and removed."

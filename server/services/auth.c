@@ -143,7 +143,7 @@ static int refresh_lookup(struct flow_req *r, const char *tok, struct users_refr
 {
 	uint8_t d[32];
 	bool found = false;
-	int64_t id;
+	int64_t id = 0;
 	int rv;
 
 	if ((rv = refresh_id(r, tok, &id)) != FLOW_OK)
