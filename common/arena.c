@@ -94,6 +94,13 @@ void arena_reset(arena *a)
 	a->used_total = 0;
 }
 
+void arena_wipe(arena *a)
+{
+	for (struct arena_block *b = a->head; b != NULL; b = b->next)
+		explicit_bzero(b->data, b->used);
+	arena_reset(a);
+}
+
 void *arena_alloc(arena *a, size_t size)
 {
 	struct arena_block *b = a->head;

@@ -21,6 +21,9 @@ arena *arena_new(size_t first_block);
 void arena_free(arena *a);
 /* Releases everything but the first block, for reuse. */
 void arena_reset(arena *a);
+/* arena_reset, after overwriting every byte handed out with zeros (for
+ * arenas that held passwords or tokens). */
+void arena_wipe(arena *a);
 
 /* 16-byte aligned; NULL on failure or size overflow. */
 void *arena_alloc(arena *a, size_t size);

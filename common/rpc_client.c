@@ -246,16 +246,19 @@ static int encode_request(rpc_client *c, const char *method, const ProtobufCMess
 	size_t len = flow__v1__rpc_request__get_packed_size(&env);
 
 	if (len > c->max_message) {
+		explicit_bzero(body, body_len);
 		free(body);
 		return st_set(st, FLOW_RESOURCE_EXHAUSTED,
 			      "request is %zu bytes, more than the %zu-byte message limit", len,
 			      c->max_message);
 	}
 	if (nng_msg_alloc(&msg, len) != 0) {
+		explicit_bzero(body, body_len);
 		free(body);
 		return st_set(st, FLOW_RESOURCE_EXHAUSTED, "out of memory");
 	}
 	flow__v1__rpc_request__pack(&env, nng_msg_body(msg));
+	explicit_bzero(body, body_len); /* may hold a password */
 	free(body);
 	*out = msg;
 	return FLOW_OK;
@@ -305,6 +308,7 @@ int rpc_client_call(rpc_client *c, const char *method, const ProtobufCMessage *r
 	if ((rv = exchange(c, msg, &rep, st)) != FLOW_OK)
 		return rv;
 	rv = decode_reply(rep, m, alloc, resp, st);
+	explicit_bzero(nng_msg_body(rep), nng_msg_len(rep)); /* may hold tokens */
 	nng_msg_free(rep);
 	return rv;
 }

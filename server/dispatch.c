@@ -115,6 +115,8 @@ static int run_method(struct flow_req *r, const struct dispatch_limits *lim,
 		return req_error(r, rv, "method must look like /flow.v1.Service/Method");
 	if (rv != FLOW_OK || (fn = find_handler(svc, m)) == NULL)
 		return req_error(r, FLOW_UNIMPLEMENTED, "unknown method %s", env->method);
+	/* AuthService requests and replies carry passwords, refresh tokens, keys */
+	r->secret = strcmp(svc->name, "flow.v1.AuthService") == 0;
 	in = protobuf_c_message_unpack(m->input, arena_allocator(r->arena),
 				       env->has_body ? env->body.len : 0,
 				       env->has_body ? env->body.data : NULL);
@@ -184,6 +186,7 @@ int dispatch_handle(struct flow_req *r, const struct dispatch_limits *lim, const
 
 	r->message[0] = '\0';
 	r->retry_after_ms = 0;
+	r->secret = false;
 	r->request_id = "-";
 	r->method = "-";
 	if (len > lim->max_message) {

@@ -50,6 +50,7 @@ struct flow_req {
 	int64_t received_ms;    /* CLOCK_MONOTONIC ms the request first arrived */
 	int64_t park_until_ms;  /* set by a handler returning FLOW_PARKED */
 	bool no_park;           /* shutting down: answer parked calls now */
+	bool secret;            /* the call carries passwords or tokens: wipe its memory */
 	uint32_t retry_after_ms;
 	struct flow_principal who; /* the caller, once authenticated */
 	char peer[64];             /* the caller's address ("127.0.0.1", "::1", "ipc") */

@@ -250,10 +250,15 @@ static void handle(rpc_server *s, struct flow_req *r, struct rpc_ctx *c)
 	peer_text(c->msg, r->peer, sizeof(r->peer));
 	rv = dispatch_handle(r, &s->limits, nng_msg_body(c->msg), nng_msg_len(c->msg), &reply,
 			     &reply_len);
-	if (rv == FLOW_PARKED)
+	if (rv == FLOW_PARKED) {
 		park(s, c, r->park_until_ms);
-	else
-		send_reply(c, reply, reply_len);
+		return;
+	}
+	if (r->secret) /* the reply is copied into the request's message */
+		explicit_bzero(nng_msg_body(c->msg), nng_msg_len(c->msg));
+	send_reply(c, reply, reply_len);
+	if (r->secret)
+		arena_wipe(r->arena);
 }
 
 static struct rpc_ctx *next_job(rpc_server *s)
