@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -347,6 +348,83 @@ static void test_audit_log(void **state)
 	assert_true(creates >= 2);
 }
 
+/* Runs flowctl --url URL ARGS... with stdin_data; returns the exit status.
+ * stdout and stderr are appended to *all (for the secrets scan). */
+static int flowctl(char **all, const char *stdin_data, const char *a1, const char *a2,
+		   const char *a3, const char *a4)
+{
+	char *argv[] = { (char *)ts_bin("flowctl"), "--url", flowd.url, (char *)a1, (char *)a2,
+			 (char *)a3, (char *)a4, NULL };
+	char *out = NULL, *err = NULL;
+	size_t n = strlen(*all);
+	int status = -1;
+
+	assert_int_equal(ts_run_capture(argv, stdin_data, &out, &err, &status, 30000), 0);
+	*all = realloc(*all, n + strlen(out) + strlen(err) + 1);
+	assert_non_null(*all);
+	strcpy(*all + n, out);
+	strcat(*all + n, err);
+	free(out);
+	free(err);
+	return status;
+}
+
+/* flowctl login / whoami / logout with a credentials file. */
+static void test_flowctl_login(void **state)
+{
+	char creds[700], *all = calloc(1, 1), *file;
+	json_t *saved, *entry;
+	struct stat sb;
+	const char *key;
+
+	(void)state;
+	snprintf(creds, sizeof(creds), "%s/login-test.json", flowd.dir);
+	unsetenv("FLOW_TOKEN");
+	setenv("FLOW_CREDENTIALS", creds, 1);
+	/* never from argv */
+	assert_int_equal(flowctl(&all, NULL, "login", "alice", "--password=" ALICE_PW, NULL), 2);
+	assert_int_equal(flowctl(&all, "not-the-password\n", "login", "alice", "--password-stdin",
+				 NULL),
+			 1);
+	assert_int_equal(flowctl(&all, ALICE_PW "\n", "login", "alice", "--password-stdin", NULL), 0);
+	assert_non_null(strstr(all, "logged in as alice (member)"));
+	assert_int_equal(stat(creds, &sb), 0);
+	assert_int_equal(sb.st_mode & 0777, 0600);
+	/* the tokens it saved, to look for in every output and log */
+	file = ts_read_file(creds, NULL);
+	saved = json_loads(file, 0, NULL);
+	assert_non_null(saved);
+	json_object_foreach(saved, key, entry)
+	{
+		remember(json_string_value(json_object_get(entry, "access_token")));
+		remember(json_string_value(json_object_get(entry, "refresh_token")));
+	}
+	assert_true(n_secrets >= 2);
+	json_decref(saved);
+	free(file);
+
+	assert_int_equal(flowctl(&all, NULL, "whoami", NULL, NULL, NULL), 0);
+	assert_non_null(strstr(all, "alice"));
+	assert_int_equal(flowctl(&all, NULL, "projects", NULL, NULL, NULL), 0);
+	/* a credentials file others may read is refused */
+	assert_int_equal(chmod(creds, 0644), 0);
+	assert_int_equal(flowctl(&all, NULL, "projects", NULL, NULL, NULL), 1);
+	assert_non_null(strstr(all, "chmod 600"));
+	assert_int_equal(chmod(creds, 0600), 0);
+	/* logout revokes on the server and forgets the login */
+	assert_int_equal(flowctl(&all, NULL, "logout", NULL, NULL, NULL), 0);
+	assert_int_equal(flowctl(&all, NULL, "projects", NULL, NULL, NULL), 1);
+	assert_non_null(strstr(all, "UNAUTHENTICATED"));
+
+	for (int i = 0; i < n_secrets; i++)
+		if (strstr(all, secrets[i]) != NULL)
+			fail_msg("secret #%d appears in flowctl's output", i);
+	free(all);
+	setenv("FLOW_TOKEN", flowd.token, 1);
+	snprintf(creds, sizeof(creds), "%s/credentials.json", flowd.dir);
+	setenv("FLOW_CREDENTIALS", creds, 1);
+}
+
 /* Last: nothing secret the test used appears in flowd's log. */
 static void test_no_secrets_in_logs(void **state)
 {
@@ -370,6 +448,7 @@ int main(void)
 		cmocka_unit_test(test_refresh_rotation_and_reuse),
 		cmocka_unit_test(test_revocation_across_processes),
 		cmocka_unit_test(test_login_rate_limit),
+		cmocka_unit_test(test_flowctl_login),
 		cmocka_unit_test(test_audit_log),
 		cmocka_unit_test(test_no_secrets_in_logs),
 	};
