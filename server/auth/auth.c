@@ -295,15 +295,34 @@ int auth_rate(struct flow_req *r, ratelimit *rl, const char *key, const char *wh
 			 (wait_ms + 999) / 1000);
 }
 
+/*
+ * A limiter tracking up to max_keys keys, fewer when the budget is large:
+ * the sliding log keeps 8 bytes per allowed event per key, and a limiter
+ * may use LIMITER_MEMORY bytes (but tracks at least LIMITER_MIN_KEYS keys).
+ * When more keys are active than tracked, the least recently used key is
+ * forgotten, which can only make the limit laxer, never deny wrongly.
+ */
+#define LIMITER_MEMORY (16u << 20)
+#define LIMITER_MIN_KEYS 64u
+
+static ratelimit *limiter(int events, int window_ms, size_t max_keys)
+{
+	size_t fit = LIMITER_MEMORY / (64 + 8 * (size_t)events);
+
+	if (fit < max_keys)
+		max_keys = fit < LIMITER_MIN_KEYS ? LIMITER_MIN_KEYS : fit;
+	return ratelimit_new(events, window_ms, max_keys);
+}
+
 int auth_init(void)
 {
 	const struct auth_config *c = &auth_config;
 
 	auth_shutdown();
-	auth_rl_login_user = ratelimit_new(c->login_rate, c->login_window_s * 1000, 65536);
-	auth_rl_login_peer = ratelimit_new(c->login_peer_rate, c->login_window_s * 1000, 65536);
-	rl_admin = ratelimit_new(c->admin_rate, 60 * 1000, 4096);
-	rl_rpc = c->rpc_rate > 0 ? ratelimit_new(c->rpc_rate, 1000, 4096) : NULL;
+	auth_rl_login_user = limiter(c->login_rate, c->login_window_s * 1000, 65536);
+	auth_rl_login_peer = limiter(c->login_peer_rate, c->login_window_s * 1000, 65536);
+	rl_admin = limiter(c->admin_rate, 60 * 1000, 4096);
+	rl_rpc = c->rpc_rate > 0 ? limiter(c->rpc_rate, 1000, 4096) : NULL;
 	if (auth_rl_login_user == NULL || auth_rl_login_peer == NULL || rl_admin == NULL ||
 	    (c->rpc_rate > 0 && rl_rpc == NULL)) {
 		auth_shutdown();

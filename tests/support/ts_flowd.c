@@ -23,7 +23,7 @@ static int spawn_flowd(struct ts_flowd *f)
 	char *const env[] = { "FLOW_JWT_SECRET=" TS_JWT_SECRET,
 			      "FLOW_ADMIN_PASSWORD=" TS_ADMIN_PASSWORD,
 			      "FLOW_ADMIN_USER=" TS_ADMIN_USER,
-			      "FLOW_RATE_ADMIN=100000",
+			      "FLOW_RATE_ADMIN=10000",
 			      "FLOW_RATE_LOGIN=1000",
 			      "FLOW_RATE_LOGIN_PEER=1000",
 			      NULL };
