@@ -196,7 +196,7 @@ int store_queues_list(struct flow_req *r, int64_t project_id, Flow__V1__Queue **
 /* Rewrites the database's unique-violation message after a rename clash. */
 static int name_taken(struct flow_req *r, int64_t id, const char *name)
 {
-	Flow__V1__Queue *q;
+	Flow__V1__Queue *q = NULL;
 
 	if (store_queue_get(r, id, &q) != FLOW_OK)
 		return req_error(r, FLOW_ALREADY_EXISTS, "a queue named \"%s\" already exists",

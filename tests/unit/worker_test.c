@@ -597,7 +597,7 @@ static void test_agents_and_failures(void **state)
 static void test_reregisters_on_not_found(void **state)
 {
 	struct run r;
-	struct got g;
+	struct got g = { 0 };
 
 	fk->not_found = 1; /* the first Claim */
 	queue_item(21, "noop");
