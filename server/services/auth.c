@@ -313,7 +313,9 @@ int h_login(struct flow_req *r, const ProtobufCMessage *in, ProtobufCMessage **o
 
 /* ---- Refresh ---- */
 
-/* A used or revoked refresh token came back: someone holds a copy. */
+/* A used or revoked refresh token came back. Used: someone holds a copy,
+ * the whole login is revoked. Revoked (logout, password change, an admin):
+ * the login is over already; the family is revoked again all the same. */
 static int refresh_reused(struct flow_req *r, const struct users_refresh *t, const char *name)
 {
 	int rv = users_revoke_family(r, t->family, NULL);
@@ -321,6 +323,8 @@ static int refresh_reused(struct flow_req *r, const struct users_refresh *t, con
 	auth_cache_forget_user(t->user_id);
 	if (rv != FLOW_OK)
 		return rv;
+	if (!t->used)
+		return req_error(r, FLOW_UNAUTHENTICATED, "refresh token has been revoked; log in again");
 	log_warn("auth.token_reuse", "a used refresh token of %s came back from %s; login revoked",
 		 name, r->peer);
 	store_audit(r, name, "token.reuse", user_target(r, name), "denied",

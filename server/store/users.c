@@ -300,6 +300,7 @@ int users_lock_for_tokens(struct flow_req *r, int64_t id, bool *ok, enum flow_ro
 #define REFRESH_COLS                                                                               \
 	"t.id, t.user_id, t.family, encode(t.token_hash, 'hex') AS digest,"                        \
 	" t.used_at IS NOT NULL OR t.revoked_at IS NOT NULL AS spent,"                             \
+	" t.used_at IS NOT NULL AS used,"                                                          \
 	" t.expires_at <= now() AS expired"
 
 static struct store_stmt st_refresh_get = {
@@ -334,6 +335,7 @@ int users_refresh_get(struct flow_req *r, int64_t id, bool lock, struct users_re
 		t->user_id = store_i64(res, 0, "user_id");
 		t->family = store_i64(res, 0, "family");
 		t->spent = store_bool(res, 0, "spent");
+		t->used = store_bool(res, 0, "used");
 		t->expired = store_bool(res, 0, "expired");
 		*found = get_digest(res, 0, PQfnumber(res, "digest"), t->digest) == 0;
 	}

@@ -97,6 +97,7 @@ struct users_refresh {
 	int64_t family;
 	uint8_t digest[32];
 	bool spent;   /* used or revoked */
+	bool used;    /* used (rotated): a copy of it is in someone's hands */
 	bool expired; /* expires_at has passed */
 };
 

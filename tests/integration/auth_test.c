@@ -42,6 +42,7 @@
 #define BAD_LOGIN "invalid username or password"
 #define BAD_REFRESH "invalid refresh token"
 #define REUSED "refresh token was already used; every token of this login has been revoked"
+#define REVOKED "refresh token has been revoked; log in again"
 
 static int64_t admin_id;
 static int peer_seq;
@@ -482,7 +483,7 @@ static void test_refresh_rotation_and_reuse(void **state)
 	assert_false(token_live(tp2->access_token));
 	assert_int_equal(audit_count("token.reuse", "erik", "denied"), 1);
 	/* ... so the legitimate successor is dead too */
-	assert_req_error(ts_r, refresh(tp2->refresh_token, &x), FLOW_UNAUTHENTICATED, REUSED);
+	assert_req_error(ts_r, refresh(tp2->refresh_token, &x), FLOW_UNAUTHENTICATED, REVOKED);
 
 	/* an expired token */
 	tp3 = login_ok("erik", PW);
@@ -562,7 +563,7 @@ static void test_logout(void **state)
 				    " AND revoked_at IS NULL",
 				    1, ts_i64s(fam_a)),
 			 0);
-	assert_req_error(ts_r, refresh(a->refresh_token, &x), FLOW_UNAUTHENTICATED, REUSED);
+	assert_req_error(ts_r, refresh(a->refresh_token, &x), FLOW_UNAUTHENTICATED, REVOKED);
 	/* the other login is untouched */
 	assert_true(token_live(b->access_token));
 	assert_int_equal(ts_sql_i64(ts_r,
@@ -577,7 +578,7 @@ static void test_logout(void **state)
 	req.refresh_token = NULL;
 	assert_int_equal(ts_call(ts_r, h_logout, &req, &resp), FLOW_OK);
 	assert_true(jti_revoked(cb.jti));
-	assert_req_error(ts_r, refresh(b->refresh_token, &x), FLOW_UNAUTHENTICATED, REUSED);
+	assert_req_error(ts_r, refresh(b->refresh_token, &x), FLOW_UNAUTHENTICATED, REVOKED);
 
 	/* API keys are not logged out */
 	become(b);
@@ -731,7 +732,7 @@ static void test_update_user(void **state)
 	assert_int_equal(ts_call(ts_r, h_update_user, &req, &u), FLOW_OK);
 	assert_string_equal(u->role, "admin");
 	assert_false(token_live(tp->access_token));
-	assert_req_error(ts_r, refresh(tp->refresh_token, &x), FLOW_UNAUTHENTICATED, REUSED);
+	assert_req_error(ts_r, refresh(tp->refresh_token, &x), FLOW_UNAUTHENTICATED, REVOKED);
 
 	/* an admin cannot lock itself out */
 	as_admin();
@@ -1036,7 +1037,7 @@ static void test_change_password(void **state)
 	assert_true(resp->changed);
 	/* every token of judy is gone, the caller's included */
 	assert_false(token_live(tp->access_token));
-	assert_req_error(ts_r, refresh(tp->refresh_token, &x), FLOW_UNAUTHENTICATED, REUSED);
+	assert_req_error(ts_r, refresh(tp->refresh_token, &x), FLOW_UNAUTHENTICATED, REVOKED);
 	expect_bad_login("judy", PW);
 	/* a login in the same second as the change works */
 	tp2 = login_ok("judy", PW2);
@@ -1070,8 +1071,8 @@ static void test_revoke_user_tokens(void **state)
 	assert_int_equal(resp->refresh_tokens_revoked, 2);
 	assert_false(token_live(a->access_token));
 	assert_false(token_live(b->access_token));
-	assert_req_error(ts_r, refresh(a->refresh_token, &x), FLOW_UNAUTHENTICATED, REUSED);
-	assert_req_error(ts_r, refresh(b->refresh_token, &x), FLOW_UNAUTHENTICATED, REUSED);
+	assert_req_error(ts_r, refresh(a->refresh_token, &x), FLOW_UNAUTHENTICATED, REVOKED);
+	assert_req_error(ts_r, refresh(b->refresh_token, &x), FLOW_UNAUTHENTICATED, REVOKED);
 	/* tokens issued right after, in the same second, are good */
 	c = login_ok("kim", PW);
 	assert_true(token_live(c->access_token));
@@ -1345,7 +1346,7 @@ static void test_refresh_races_revocation(void **state)
 		if (x[0].rv == FLOW_OK)
 			assert_false(token_live(x[0].access));
 		else
-			assert_string_equal(x[0].access, REUSED);
+			assert_string_equal(x[0].access, REVOKED);
 		assert_false(token_live(tp->access_token));
 		assert_int_equal(
 		    ts_sql_i64(ts_r,
