@@ -527,6 +527,30 @@ static int member_scope(struct flow_req *r, const ProtobufCMethodDescriptor *m,
 				    o.ids[denied], need_owner ? "do not own" : "are not a member of"));
 }
 
+/* A worker principal acts only as the workers it registered. */
+static int worker_scope(struct flow_req *r, const ProtobufCMessage *in)
+{
+	const ProtobufCFieldDescriptor *f =
+		protobuf_c_message_descriptor_get_field_by_name(in->descriptor, "worker_id");
+	const char *base = (const char *)in;
+	int64_t id, principal;
+	bool found;
+	int rv;
+
+	if (f == NULL || f->type != PROTOBUF_C_TYPE_INT64 ||
+	    !*(const protobuf_c_boolean *)(base + f->quantifier_offset))
+		return FLOW_OK; /* RegisterWorker, or no id: the handler says what is missing */
+	id = *(const int64_t *)(base + f->offset);
+	if (id <= 0)
+		return FLOW_OK;
+	if ((rv = store_access_worker(r, id, &principal, &found)) != FLOW_OK)
+		return rv;
+	if (found && principal != r->who.user_id)
+		return deny(r, arena_printf(r->arena, "worker %" PRId64 " belongs to another account",
+					    id));
+	return FLOW_OK; /* an unknown worker is NOT_FOUND: it registers again */
+}
+
 static int authorize(struct flow_req *r, enum access a, const ProtobufCMethodDescriptor *m,
 		     const ProtobufCMessage *in)
 {
@@ -536,8 +560,9 @@ static int authorize(struct flow_req *r, enum access a, const ProtobufCMethodDes
 		return FLOW_OK;
 	switch (a) {
 	case A_WORKER:
-		return role == ROLE_WORKER ? FLOW_OK
-					   : deny(r, "only workers and admins may call the worker service");
+		if (role != ROLE_WORKER)
+			return deny(r, "only workers and admins may call the worker service");
+		return worker_scope(r, in);
 	case A_PROJECT:
 	case A_OWNER:
 		if (role != ROLE_MEMBER)

@@ -14,7 +14,8 @@
  *      per process for auth_config.cache_ms (bounded staleness); a
  *      revocation made through this process drops its cache entries at once;
  *   3. the principal (r->who) must hold the method's role: worker only
- *      WorkerService; member the project methods, limited to the projects it
+ *      WorkerService, and only as the workers it registered; member the
+ *      project methods, limited to the projects it
  *      belongs to (every project/ticket/task/queue/item id in the request is
  *      resolved to its project); admin everything; else PERMISSION_DENIED,
  *      recorded in the audit log;

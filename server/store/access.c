@@ -113,6 +113,25 @@ int store_access_denied(struct flow_req *r, int64_t user_id, const char *const *
 	return FLOW_OK;
 }
 
+int store_access_worker(struct flow_req *r, int64_t worker_id, int64_t *principal, bool *found)
+{
+	static struct store_stmt st = {
+		"access_worker",
+		"SELECT coalesce(principal_id, 0) AS principal FROM workers WHERE id = $1",
+		1, 0
+	};
+	const char *p[1] = { store_p_i64(r, worker_id) };
+	PGresult *res;
+	int rv = store_exec(r, &st, p, &res);
+
+	if (rv != FLOW_OK)
+		return rv;
+	*found = PQntuples(res) == 1;
+	*principal = *found ? store_i64(res, 0, "principal") : 0;
+	PQclear(res);
+	return FLOW_OK;
+}
+
 void store_audit(struct flow_req *r, const char *actor_name, const char *action,
 		 const char *target, const char *outcome, const char *detail)
 {

@@ -45,6 +45,12 @@ int store_access_denied(struct flow_req *r, int64_t user_id, const char *const *
 			const int64_t *ids, size_t n, bool need_owner, int *denied);
 
 /*
+ * The principal that registered worker worker_id: *principal (0 when none
+ * recorded), *found false when there is no such worker.
+ */
+int store_access_worker(struct flow_req *r, int64_t worker_id, int64_t *principal, bool *found);
+
+/*
  * Appends an audit event: actor is r->who (its username, or "-" when not
  * authenticated) unless actor_name is not NULL; peer is r->peer. outcome is
  * "ok", "denied" or "failed"; target and detail may be NULL. Failures are

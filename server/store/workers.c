@@ -14,9 +14,10 @@
 
 static struct store_stmt st_register = {
 	"worker_register",
-	"INSERT INTO workers (name, agent_ids, capacity) VALUES ($1, $2::text[], $3::int)"
+	"INSERT INTO workers (name, agent_ids, capacity, principal_id)"
+	" VALUES ($1, $2::text[], $3::int, nullif($4::bigint, 0))"
 	" RETURNING id, (SELECT coalesce(min(lease_seconds), 30) FROM queues) AS min_lease",
-	3,
+	4,
 	0,
 };
 
@@ -107,12 +108,12 @@ const char *store_worker_owner(struct flow_req *r, int64_t worker_id)
 int store_worker_register(struct flow_req *r, const char *name, char **agents, size_t n_agents,
 			  int capacity, int64_t *id, int *min_lease_s)
 {
-	const char *p[3] = { name, store_p_text_array(r, agents, n_agents),
-			     store_p_int(r, capacity) };
+	const char *p[4] = { name, store_p_text_array(r, agents, n_agents),
+			     store_p_int(r, capacity), store_p_i64(r, r->who.user_id) };
 	PGresult *res;
 	int rv;
 
-	if (p[1] == NULL || p[2] == NULL)
+	if (p[1] == NULL || p[2] == NULL || p[3] == NULL)
 		return req_error(r, FLOW_RESOURCE_EXHAUSTED, "out of memory");
 	rv = store_exec_row(r, &st_register, p, "worker insert returned no row", &res);
 	if (rv != FLOW_OK)

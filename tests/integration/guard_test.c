@@ -224,6 +224,33 @@ static void test_roles(void **state)
 			 1);
 }
 
+static void test_worker_scope(void **state)
+{
+	Flow__V1__HeartbeatRequest hb = FLOW__V1__HEARTBEAT_REQUEST__INIT;
+	Flow__V1__RegisterWorkerRequest rw = FLOW__V1__REGISTER_WORKER_REQUEST__INIT;
+	int64_t w2_id = insert_user("w2", "worker", "service");
+	int64_t mine = ts_sql_i64(ts_r, "INSERT INTO workers (name, agent_ids, capacity, principal_id)"
+					" VALUES ('w', '{noop}', 1, $1) RETURNING id",
+				  1, ts_i64s(worker_id));
+	char w1[2048], w2[2048], adm[2048], want[96];
+
+	token_for(worker_id, "worker", 0, w1, sizeof(w1), NULL);
+	token_for(w2_id, "worker", 0, w2, sizeof(w2), NULL);
+	token_for(admin_id, "admin", 0, adm, sizeof(adm), NULL);
+	hb.has_worker_id = 1;
+	hb.worker_id = mine;
+	assert_int_equal(guard("/flow.v1.WorkerService/Heartbeat", w1, &hb.base), FLOW_OK);
+	assert_int_equal(guard("/flow.v1.WorkerService/Heartbeat", w2, &hb.base),
+			 FLOW_PERMISSION_DENIED);
+	snprintf(want, sizeof(want), "worker %" PRId64 " belongs to another account", mine);
+	assert_string_equal(ts_r->message, want);
+	assert_int_equal(guard("/flow.v1.WorkerService/Heartbeat", adm, &hb.base), FLOW_OK);
+	/* an unknown worker id is left to the handler (NOT_FOUND: register again) */
+	hb.worker_id = mine + 1000;
+	assert_int_equal(guard("/flow.v1.WorkerService/Heartbeat", w2, &hb.base), FLOW_OK);
+	assert_int_equal(guard("/flow.v1.WorkerService/RegisterWorker", w2, &rw.base), FLOW_OK);
+}
+
 static void test_member_scope(void **state)
 {
 	Flow__V1__GetProjectRequest gp = FLOW__V1__GET_PROJECT_REQUEST__INIT;
@@ -431,6 +458,7 @@ int main(void)
 		cmocka_unit_test_setup(test_public_and_missing_token, ts_test_reset),
 		cmocka_unit_test_setup(test_bad_tokens, ts_test_reset),
 		cmocka_unit_test_setup(test_roles, ts_test_reset),
+		cmocka_unit_test_setup(test_worker_scope, ts_test_reset),
 		cmocka_unit_test_setup(test_member_scope, ts_test_reset),
 		cmocka_unit_test_setup(test_revocation, ts_test_reset),
 		cmocka_unit_test_setup(test_api_keys, ts_test_reset),

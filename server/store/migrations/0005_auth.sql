@@ -74,6 +74,10 @@ CREATE TABLE project_members (
 );
 CREATE INDEX project_members_user ON project_members (user_id);
 
+-- The principal (service account) that registered a worker: only it (or an
+-- admin) may act as that worker.
+ALTER TABLE workers ADD COLUMN principal_id bigint REFERENCES users ON DELETE CASCADE;
+
 CREATE TABLE audit_events (
     id       bigserial PRIMARY KEY,
     at       timestamptz NOT NULL DEFAULT now(),
