@@ -32,21 +32,6 @@ struct cred_file {
 	json_t *hosts; /* doc["servers"], borrowed */
 };
 
-static int cerr(char *err, size_t errlen, int code, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-
-static int cerr(char *err, size_t errlen, int code, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err != NULL && errlen > 0) {
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return code;
-}
-
 static void wipe_free(char *s)
 {
 	if (s == NULL)
@@ -93,11 +78,12 @@ int cred_path(char *buf, size_t len, char *err, size_t errlen)
 	else if ((home = home_dir()) != NULL)
 		n = snprintf(buf, len, "%s/.config/flowd/credentials.json", home);
 	else
-		return cerr(err, errlen, FLOW_FAILED_PRECONDITION,
-			    "no home directory to keep credentials in: set FLOW_CREDENTIALS");
+		return status_errf(
+		    err, errlen, FLOW_FAILED_PRECONDITION,
+		    "no home directory to keep credentials in: set FLOW_CREDENTIALS");
 	if (n < 0 || (size_t)n >= len)
-		return cerr(err, errlen, FLOW_FAILED_PRECONDITION,
-			    "the credentials file path is too long");
+		return status_errf(err, errlen, FLOW_FAILED_PRECONDITION,
+				   "the credentials file path is too long");
 	return FLOW_OK;
 }
 
@@ -110,17 +96,18 @@ static int make_dirs(const char *dir, char *err, size_t errlen)
 	size_t n = strlen(dir);
 
 	if (n == 0 || n >= sizeof(buf))
-		return cerr(err, errlen, FLOW_FAILED_PRECONDITION, "bad directory \"%s\"", dir);
+		return status_errf(err, errlen, FLOW_FAILED_PRECONDITION, "bad directory \"%s\"",
+				   dir);
 	memcpy(buf, dir, n + 1);
-	for (char *p = buf + 1; ; p++) {
+	for (char *p = buf + 1;; p++) {
 		if (*p != '/' && *p != '\0')
 			continue;
 		char c = *p;
 
 		*p = '\0';
 		if (mkdir(buf, 0700) != 0 && errno != EEXIST)
-			return cerr(err, errlen, FLOW_INTERNAL, "cannot create directory %s: %s",
-				    buf, strerror(errno));
+			return status_errf(err, errlen, FLOW_INTERNAL,
+					   "cannot create directory %s: %s", buf, strerror(errno));
 		*p = c;
 		if (c == '\0')
 			return FLOW_OK;
@@ -135,8 +122,8 @@ static int open_dir(struct cred_file *f, bool create, char *err, size_t errlen)
 	int rc;
 
 	if (slash != NULL && (size_t)(slash - f->path) >= sizeof(dir))
-		return cerr(err, errlen, FLOW_FAILED_PRECONDITION,
-			    "the credentials file path is too long");
+		return status_errf(err, errlen, FLOW_FAILED_PRECONDITION,
+				   "the credentials file path is too long");
 	if (slash == NULL)
 		snprintf(dir, sizeof(dir), ".");
 	else if (slash == f->path)
@@ -145,18 +132,18 @@ static int open_dir(struct cred_file *f, bool create, char *err, size_t errlen)
 		snprintf(dir, sizeof(dir), "%.*s", (int)(slash - f->path), f->path);
 	f->base = strdup(slash ? slash + 1 : f->path);
 	if (f->base == NULL)
-		return cerr(err, errlen, FLOW_RESOURCE_EXHAUSTED, "out of memory");
+		return status_errf(err, errlen, FLOW_RESOURCE_EXHAUSTED, "out of memory");
 	if (f->base[0] == '\0')
-		return cerr(err, errlen, FLOW_FAILED_PRECONDITION,
-			    "credentials file %s: the path names a directory", f->path);
+		return status_errf(err, errlen, FLOW_FAILED_PRECONDITION,
+				   "credentials file %s: the path names a directory", f->path);
 	if (create && (rc = make_dirs(dir, err, errlen)) != FLOW_OK)
 		return rc;
 	f->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (f->dirfd < 0 && errno == ENOENT && !create)
 		return FLOW_OK; /* nothing saved yet */
 	if (f->dirfd < 0)
-		return cerr(err, errlen, FLOW_INTERNAL, "cannot open directory %s: %s", dir,
-			    strerror(errno));
+		return status_errf(err, errlen, FLOW_INTERNAL, "cannot open directory %s: %s", dir,
+				   strerror(errno));
 	return FLOW_OK;
 }
 
@@ -164,9 +151,9 @@ static int lock_dir(struct cred_file *f, char *err, size_t errlen)
 {
 	while (flock(f->dirfd, LOCK_EX) != 0) {
 		if (errno != EINTR)
-			return cerr(err, errlen, FLOW_INTERNAL,
-				    "cannot lock the directory of %s: %s", f->path,
-				    strerror(errno));
+			return status_errf(err, errlen, FLOW_INTERNAL,
+					   "cannot lock the directory of %s: %s", f->path,
+					   strerror(errno));
 	}
 	f->locked = true;
 	return FLOW_OK;
@@ -201,27 +188,26 @@ static void access_text(mode_t mode, char *buf, size_t len)
 }
 
 /* The refusals: not a regular file, not ours, open to group or others. */
-static int check_stat(const struct cred_file *f, const struct stat *st, char *err,
-		      size_t errlen)
+static int check_stat(const struct cred_file *f, const struct stat *st, char *err, size_t errlen)
 {
 	char who[96];
 
 	if (!S_ISREG(st->st_mode))
-		return cerr(err, errlen, FLOW_FAILED_PRECONDITION,
-			    "credentials file %s is not a regular file", f->path);
+		return status_errf(err, errlen, FLOW_FAILED_PRECONDITION,
+				   "credentials file %s is not a regular file", f->path);
 	if (st->st_uid != geteuid())
-		return cerr(err, errlen, FLOW_FAILED_PRECONDITION,
-			    "credentials file %s is owned by uid %ld, not by you (uid %ld); "
-			    "flowctl only uses credentials files you own: remove it, or "
-			    "chown it to yourself and run chmod 600 %s",
-			    f->path, (long)st->st_uid, (long)geteuid(), f->path);
+		return status_errf(err, errlen, FLOW_FAILED_PRECONDITION,
+				   "credentials file %s is owned by uid %ld, not by you (uid %ld); "
+				   "flowctl only uses credentials files you own: remove it, or "
+				   "chown it to yourself and run chmod 600 %s",
+				   f->path, (long)st->st_uid, (long)geteuid(), f->path);
 	if ((st->st_mode & 077) != 0) {
 		access_text(st->st_mode & 077, who, sizeof(who));
-		return cerr(err, errlen, FLOW_FAILED_PRECONDITION,
-			    "credentials file %s is accessible to other users (mode %04o; "
-			    "%s); it holds login tokens, so flowctl refuses to use it: run "
-			    "chmod 600 %s (and log in again if others may have read it)",
-			    f->path, (unsigned)(st->st_mode & 07777), who, f->path);
+		return status_errf(err, errlen, FLOW_FAILED_PRECONDITION,
+				   "credentials file %s is accessible to other users (mode %04o; "
+				   "%s); it holds login tokens, so flowctl refuses to use it: run "
+				   "chmod 600 %s (and log in again if others may have read it)",
+				   f->path, (unsigned)(st->st_mode & 07777), who, f->path);
 	}
 	return FLOW_OK;
 }
@@ -235,15 +221,15 @@ static int read_all(const struct cred_file *f, int fd, size_t size, char **out, 
 	ssize_t n;
 
 	if (buf == NULL)
-		return cerr(err, errlen, FLOW_RESOURCE_EXHAUSTED, "out of memory");
+		return status_errf(err, errlen, FLOW_RESOURCE_EXHAUSTED, "out of memory");
 	while (got < size && (n = read(fd, buf + got, size - got)) != 0) {
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {
 			explicit_bzero(buf, got);
 			free(buf);
-			return cerr(err, errlen, FLOW_INTERNAL, "cannot read %s: %s", f->path,
-				    strerror(errno));
+			return status_errf(err, errlen, FLOW_INTERNAL, "cannot read %s: %s",
+					   f->path, strerror(errno));
 		}
 		got += (size_t)n;
 	}
@@ -260,18 +246,19 @@ static int open_file(const struct cred_file *f, int *fd, char *err, size_t errle
 	if (errno == ENOENT)
 		return FLOW_NOT_FOUND;
 	if (errno == ELOOP || errno == EMLINK)
-		return cerr(err, errlen, FLOW_FAILED_PRECONDITION,
-			    "credentials file %s is a symbolic link; flowctl does not follow "
-			    "links for credentials (whoever controls the target would get "
-			    "your tokens): replace it with the file itself, or point "
-			    "FLOW_CREDENTIALS at the real file",
-			    f->path);
-	return cerr(err, errlen, FLOW_INTERNAL, "cannot open %s: %s", f->path, strerror(errno));
+		return status_errf(
+		    err, errlen, FLOW_FAILED_PRECONDITION,
+		    "credentials file %s is a symbolic link; flowctl does not follow "
+		    "links for credentials (whoever controls the target would get "
+		    "your tokens): replace it with the file itself, or point "
+		    "FLOW_CREDENTIALS at the real file",
+		    f->path);
+	return status_errf(err, errlen, FLOW_INTERNAL, "cannot open %s: %s", f->path,
+			   strerror(errno));
 }
 
 /* The file's text, after the checks; *text NULL when there is no file. */
-static int load_text(const struct cred_file *f, char **text, size_t *len, char *err,
-		     size_t errlen)
+static int load_text(const struct cred_file *f, char **text, size_t *len, char *err, size_t errlen)
 {
 	struct stat st;
 	int fd, rc;
@@ -282,13 +269,14 @@ static int load_text(const struct cred_file *f, char **text, size_t *len, char *
 	if ((rc = open_file(f, &fd, err, errlen)) != FLOW_OK)
 		return rc == FLOW_NOT_FOUND ? FLOW_OK : rc;
 	if (fstat(fd, &st) != 0)
-		rc = cerr(err, errlen, FLOW_INTERNAL, "cannot stat %s: %s", f->path,
-			  strerror(errno));
+		rc = status_errf(err, errlen, FLOW_INTERNAL, "cannot stat %s: %s", f->path,
+				 strerror(errno));
 	else
 		rc = check_stat(f, &st, err, errlen);
 	if (rc == FLOW_OK && (size_t)st.st_size > CRED_MAX_FILE)
-		rc = cerr(err, errlen, FLOW_FAILED_PRECONDITION,
-			  "credentials file %s is larger than %u bytes", f->path, CRED_MAX_FILE);
+		rc = status_errf(err, errlen, FLOW_FAILED_PRECONDITION,
+				 "credentials file %s is larger than %u bytes", f->path,
+				 CRED_MAX_FILE);
 	if (rc == FLOW_OK)
 		rc = read_all(f, fd, (size_t)st.st_size, text, err, errlen);
 	close(fd);
@@ -299,17 +287,17 @@ static int load_text(const struct cred_file *f, char **text, size_t *len, char *
 
 static int bad_shape(const struct cred_file *f, char *err, size_t errlen, const char *what)
 {
-	return cerr(err, errlen, FLOW_FAILED_PRECONDITION,
-		    "credentials file %s: %s; fix it, or remove it and log in again", f->path,
-		    what);
+	return status_errf(err, errlen, FLOW_FAILED_PRECONDITION,
+			   "credentials file %s: %s; fix it, or remove it and log in again",
+			   f->path, what);
 }
 
 /* Checks one entry: the field types, and that both tokens are present. */
 static int check_entry(const struct cred_file *f, const char *url, const json_t *e, char *err,
 		       size_t errlen)
 {
-	static const char *const strs[] = { "url", "username", "role", "access_token",
-					    "refresh_token", NULL };
+	static const char *const strs[] = { "url",	    "username",	     "role",
+					    "access_token", "refresh_token", NULL };
 	static const char *const nums[] = { "access_expires_at", "refresh_expires_at", NULL };
 	char what[512];
 
@@ -319,8 +307,8 @@ static int check_entry(const struct cred_file *f, const char *url, const json_t 
 	}
 	for (int i = 0; strs[i] != NULL; i++) {
 		const json_t *v = json_object_get(e, strs[i]);
-		bool need = strcmp(strs[i], "access_token") == 0 ||
-			    strcmp(strs[i], "refresh_token") == 0;
+		bool need =
+		    strcmp(strs[i], "access_token") == 0 || strcmp(strs[i], "refresh_token") == 0;
 
 		if ((v == NULL && !need) || json_is_string(v))
 			continue;
@@ -353,41 +341,42 @@ static int check_doc(struct cred_file *f, char *err, size_t errlen)
 	if (ver != NULL && !json_is_integer(ver))
 		return bad_shape(f, err, errlen, "version is not an integer");
 	if (ver != NULL && json_integer_value(ver) > CRED_VERSION)
-		return bad_shape(f, err, errlen, "it was written by a newer flowctl (version "
-						 "above 1)");
+		return bad_shape(f, err, errlen,
+				 "it was written by a newer flowctl (version "
+				 "above 1)");
 	f->hosts = json_object_get(f->doc, "servers");
 	if (f->hosts == NULL) {
 		f->hosts = json_object();
 		if (f->hosts == NULL || json_object_set_new(f->doc, "servers", f->hosts) != 0)
-			return cerr(err, errlen, FLOW_RESOURCE_EXHAUSTED, "out of memory");
+			return status_errf(err, errlen, FLOW_RESOURCE_EXHAUSTED, "out of memory");
 	}
 	if (!json_is_object(f->hosts))
 		return bad_shape(f, err, errlen, "servers is not an object");
-	json_object_foreach(f->hosts, url, e) {
+	json_object_foreach (f->hosts, url, e) {
 		if ((rc = check_entry(f, url, e, err, errlen)) != FLOW_OK)
 			return rc;
 	}
 	return FLOW_OK;
 }
 
-static int parse_doc(struct cred_file *f, const char *text, size_t len, char *err,
-		     size_t errlen)
+static int parse_doc(struct cred_file *f, const char *text, size_t len, char *err, size_t errlen)
 {
 	json_error_t je;
 
 	if (text == NULL) {
 		f->doc = json_pack("{s:i, s:{}}", "version", CRED_VERSION, "servers");
 		if (f->doc == NULL)
-			return cerr(err, errlen, FLOW_RESOURCE_EXHAUSTED, "out of memory");
+			return status_errf(err, errlen, FLOW_RESOURCE_EXHAUSTED, "out of memory");
 		return check_doc(f, err, errlen);
 	}
 	f->doc = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je);
 	/* je.text may quote the file's content (a token): line and column only */
 	if (f->doc == NULL)
-		return cerr(err, errlen, FLOW_FAILED_PRECONDITION,
-			    "credentials file %s is not valid JSON (line %d, column %d); fix it, "
-			    "or remove it and log in again",
-			    f->path, je.line, je.column);
+		return status_errf(
+		    err, errlen, FLOW_FAILED_PRECONDITION,
+		    "credentials file %s is not valid JSON (line %d, column %d); fix it, "
+		    "or remove it and log in again",
+		    f->path, je.line, je.column);
 	return check_doc(f, err, errlen);
 }
 
@@ -399,11 +388,11 @@ int cred_open(const char *path, bool for_update, cred_file **out, char *err, siz
 	int rc;
 
 	if (f == NULL)
-		return cerr(err, errlen, FLOW_RESOURCE_EXHAUSTED, "out of memory");
+		return status_errf(err, errlen, FLOW_RESOURCE_EXHAUSTED, "out of memory");
 	f->dirfd = -1;
 	f->path = strdup(path);
 	rc = f->path ? open_dir(f, for_update, err, errlen)
-		     : cerr(err, errlen, FLOW_RESOURCE_EXHAUSTED, "out of memory");
+		     : status_errf(err, errlen, FLOW_RESOURCE_EXHAUSTED, "out of memory");
 	if (rc == FLOW_OK && for_update)
 		rc = lock_dir(f, err, errlen);
 	if (rc == FLOW_OK)
@@ -432,10 +421,10 @@ static void wipe_json(json_t *j)
 	if (json_is_string(j)) {
 		explicit_bzero((char *)json_string_value(j), json_string_length(j));
 	} else if (json_is_object(j)) {
-		json_object_foreach(j, key, v)
+		json_object_foreach (j, key, v)
 			wipe_json(v);
 	} else if (json_is_array(j)) {
-		json_array_foreach(j, i, v)
+		json_array_foreach (j, i, v)
 			wipe_json(v);
 	}
 }
@@ -545,22 +534,25 @@ static int create_tmp(const struct cred_file *f, char *name, size_t len, int *fd
 		if (getrandom(&r, sizeof(r), 0) != sizeof(r))
 			r = (uint32_t)getpid() * 2654435761u + (uint32_t)i;
 		snprintf(name, len, ".%s.tmp-%08x", f->base, r);
-		*fd = openat(f->dirfd, name,
-			     O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+		*fd = openat(f->dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+			     0600);
 		if (*fd >= 0) {
 			/* exactly 0600, whatever the umask */
 			if (fchmod(*fd, 0600) == 0)
 				return FLOW_OK;
 			close(*fd);
 			unlinkat(f->dirfd, name, 0);
-			return cerr(err, errlen, FLOW_INTERNAL, "cannot set the mode of a new "
-				    "credentials file next to %s: %s", f->path, strerror(errno));
+			return status_errf(err, errlen, FLOW_INTERNAL,
+					   "cannot set the mode of a new "
+					   "credentials file next to %s: %s",
+					   f->path, strerror(errno));
 		}
 		if (errno != EEXIST)
 			break;
 	}
-	return cerr(err, errlen, FLOW_INTERNAL, "cannot create a new credentials file next to %s: %s",
-		    f->path, strerror(errno));
+	return status_errf(err, errlen, FLOW_INTERNAL,
+			   "cannot create a new credentials file next to %s: %s", f->path,
+			   strerror(errno));
 }
 
 static int write_all(int fd, const char *buf, size_t len)
@@ -588,15 +580,15 @@ static int replace_file(const struct cred_file *f, const char *text, char *err, 
 		return rc;
 	if (write_all(fd, text, strlen(text)) != 0 || write_all(fd, "\n", 1) != 0 ||
 	    fsync(fd) != 0) {
-		rc = cerr(err, errlen, FLOW_INTERNAL, "cannot write %s: %s", f->path,
-			  strerror(errno));
+		rc = status_errf(err, errlen, FLOW_INTERNAL, "cannot write %s: %s", f->path,
+				 strerror(errno));
 		close(fd);
 		unlinkat(f->dirfd, tmp, 0);
 		return rc;
 	}
 	if (close(fd) != 0 || renameat(f->dirfd, tmp, f->dirfd, f->base) != 0) {
-		rc = cerr(err, errlen, FLOW_INTERNAL, "cannot replace %s: %s", f->path,
-			  strerror(errno));
+		rc = status_errf(err, errlen, FLOW_INTERNAL, "cannot replace %s: %s", f->path,
+				 strerror(errno));
 		unlinkat(f->dirfd, tmp, 0);
 		return rc;
 	}
@@ -611,12 +603,12 @@ int cred_save(cred_file *f, char *err, size_t errlen)
 	int rc;
 
 	if (!f->locked)
-		return cerr(err, errlen, FLOW_INTERNAL, "%s was opened read-only", f->path);
+		return status_errf(err, errlen, FLOW_INTERNAL, "%s was opened read-only", f->path);
 	if (json_object_set_new(f->doc, "version", json_integer(CRED_VERSION)) != 0)
-		return cerr(err, errlen, FLOW_RESOURCE_EXHAUSTED, "out of memory");
+		return status_errf(err, errlen, FLOW_RESOURCE_EXHAUSTED, "out of memory");
 	text = json_dumps(f->doc, JSON_INDENT(2));
 	if (text == NULL)
-		return cerr(err, errlen, FLOW_RESOURCE_EXHAUSTED, "out of memory");
+		return status_errf(err, errlen, FLOW_RESOURCE_EXHAUSTED, "out of memory");
 	len = strlen(text);
 	rc = replace_file(f, text, err, errlen);
 	explicit_bzero(text, len);

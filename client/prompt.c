@@ -25,21 +25,6 @@ static void on_signal(int sig)
 	caught = sig;
 }
 
-static int perr(char *err, size_t errlen, int code, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-
-static int perr(char *err, size_t errlen, int code, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err != NULL && errlen > 0) {
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return code;
-}
-
 /* The line reader; stops at EINTR when a watched signal came (tty only). */
 static int read_line(int fd, char *buf, size_t len, bool stop_on_signal)
 {
@@ -73,13 +58,14 @@ static int line_error(int rc, char *err, size_t errlen, const char *from)
 {
 	switch (rc) {
 	case FLOW_NOT_FOUND:
-		return perr(err, errlen, rc, "nothing to read on %s", from);
+		return status_errf(err, errlen, rc, "nothing to read on %s", from);
 	case FLOW_OUT_OF_RANGE:
-		return perr(err, errlen, rc, "the line read from %s is too long", from);
+		return status_errf(err, errlen, rc, "the line read from %s is too long", from);
 	case FLOW_CANCELLED:
-		return perr(err, errlen, rc, "interrupted");
+		return status_errf(err, errlen, rc, "interrupted");
 	default:
-		return perr(err, errlen, rc, "cannot read from %s: %s", from, strerror(errno));
+		return status_errf(err, errlen, rc, "cannot read from %s: %s", from,
+				   strerror(errno));
 	}
 }
 
@@ -157,15 +143,14 @@ static int read_secret(int fd, char *buf, size_t len)
 	return rc;
 }
 
-int prompt_tty(const char *label, bool echo, char *buf, size_t len, char *err,
-	       size_t errlen)
+int prompt_tty(const char *label, bool echo, char *buf, size_t len, char *err, size_t errlen)
 {
 	int fd = open("/dev/tty", O_RDWR | O_NOCTTY | O_CLOEXEC);
 	int rc, saved_errno;
 
 	if (fd < 0)
-		return perr(err, errlen, FLOW_FAILED_PRECONDITION,
-			    "no terminal to prompt on (%s)", strerror(errno));
+		return status_errf(err, errlen, FLOW_FAILED_PRECONDITION,
+				   "no terminal to prompt on (%s)", strerror(errno));
 	write_str(fd, label);
 	rc = echo ? read_line(fd, buf, len, false) : read_secret(fd, buf, len);
 	saved_errno = errno;

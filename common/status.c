@@ -1,5 +1,7 @@
 #include "status.h"
 
+#include <stdarg.h>
+#include <stdio.h>
 #include <string.h>
 
 static const char *const status_names[] = {
@@ -37,4 +39,16 @@ int status_from_name(const char *name)
 		if (strcmp(status_names[i], name) == 0)
 			return i;
 	return -1;
+}
+
+int status_errf(char *err, size_t errlen, int code, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (err != NULL && errlen > 0) {
+		va_start(ap, fmt);
+		vsnprintf(err, errlen, fmt, ap);
+		va_end(ap);
+	}
+	return code;
 }

@@ -7,6 +7,8 @@
 #ifndef FLOW_STATUS_H
 #define FLOW_STATUS_H
 
+#include <stddef.h>
+
 enum flow_code {
 	FLOW_OK = 0,
 	FLOW_CANCELLED = 1,
@@ -34,5 +36,10 @@ const char *status_name(int code);
 
 /* Parses a code name ("NOT_FOUND"); returns -1 when it is not one. */
 int status_from_name(const char *name);
+
+/* printf into err (when not NULL and errlen > 0) and return code: for
+ * functions that report a code with a message buffer. */
+int status_errf(char *err, size_t errlen, int code, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
 
 #endif

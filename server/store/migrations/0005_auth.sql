@@ -193,14 +193,13 @@ END $$;
 -- changes of one project run one at a time and the "last owner" check
 -- cannot be raced.
 
--- Makes user p_username a member of project p_project with role p_role
--- (adding it or changing its role). A project's last owner stays an owner.
-CREATE FUNCTION flow_member_set(p_project bigint, p_username text, p_role text)
-    RETURNS TABLE (o_user bigint, o_role text, o_added bigint)
+-- For a membership change: locks project p_project (so two changes cannot
+-- both remove its last owner) and returns the id of user p_username; raises
+-- no_data_found naming the project or the user that does not exist.
+CREATE FUNCTION flow_member_target(p_project bigint, p_username text) RETURNS bigint
     LANGUAGE plpgsql AS $$
 DECLARE
     uid bigint;
-    cur text;
 BEGIN
     PERFORM 1 FROM projects p WHERE p.id = p_project FOR NO KEY UPDATE;
     IF NOT FOUND THEN
@@ -210,6 +209,19 @@ BEGIN
     IF NOT FOUND THEN
         RAISE EXCEPTION 'user % not found', p_username USING ERRCODE = 'no_data_found';
     END IF;
+    RETURN uid;
+END $$;
+
+-- Makes user p_username a member of project p_project with role p_role
+-- (adding it or changing its role). A project's last owner stays an owner.
+CREATE FUNCTION flow_member_set(p_project bigint, p_username text, p_role text)
+    RETURNS TABLE (o_user bigint, o_role text, o_added bigint)
+    LANGUAGE plpgsql AS $$
+DECLARE
+    uid bigint;
+    cur text;
+BEGIN
+    uid := flow_member_target(p_project, p_username);
     SELECT m.role INTO cur FROM project_members m
      WHERE m.project_id = p_project AND m.user_id = uid;
     IF cur = 'owner' AND p_role <> 'owner' AND NOT EXISTS (
@@ -233,14 +245,7 @@ DECLARE
     uid bigint;
     cur text;
 BEGIN
-    PERFORM 1 FROM projects p WHERE p.id = p_project FOR NO KEY UPDATE;
-    IF NOT FOUND THEN
-        RAISE EXCEPTION 'project % not found', p_project USING ERRCODE = 'no_data_found';
-    END IF;
-    SELECT u.id INTO uid FROM users u WHERE u.username = p_username;
-    IF NOT FOUND THEN
-        RAISE EXCEPTION 'user % not found', p_username USING ERRCODE = 'no_data_found';
-    END IF;
+    uid := flow_member_target(p_project, p_username);
     SELECT m.role INTO cur FROM project_members m
      WHERE m.project_id = p_project AND m.user_id = uid;
     IF NOT FOUND THEN
