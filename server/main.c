@@ -54,17 +54,33 @@ static int prepare_database(const struct config *cfg)
 	return rv == FLOW_OK ? 0 : -1;
 }
 
+/* Warns when no enabled admin exists: then nobody can manage accounts. */
+static void check_admins(struct flow_req *r)
+{
+	Flow__V1__User **users;
+	size_t n, admins = 0;
+
+	if (users_list(r, &users, &n) != FLOW_OK)
+		return;
+	for (size_t i = 0; i < n; i++)
+		admins += strcmp(users[i]->role, "admin") == 0 && !users[i]->disabled;
+	if (admins == 0)
+		log_warn("admin.none", "no enabled admin account: set FLOW_ADMIN_PASSWORD or run "
+				       "flowd --create-admin (password on stdin)");
+}
+
 /*
- * Creates the first admin (cfg->admin_user) with password pw unless that
- * user exists. from_env: the password came from FLOW_ADMIN_PASSWORD (an
- * existing admin is then normal on every start but the first).
+ * Creates the first admin (cfg->admin_user) with password pw (when not
+ * NULL) unless that user exists, then checks that some admin exists.
+ * from_env: the password came from FLOW_ADMIN_PASSWORD (an existing admin is
+ * then normal on every start but the first).
  */
 static int create_admin(const struct config *cfg, const char *pw, bool from_env)
 {
 	struct flow_req r = { 0 };
 	char err[512];
 	bool created = false;
-	int rv;
+	int rv = FLOW_OK;
 
 	r.request_id = "create-admin";
 	r.method = "create-admin";
@@ -72,11 +88,13 @@ static int create_admin(const struct config *cfg, const char *pw, bool from_env)
 	snprintf(r.who.username, sizeof(r.who.username), "flowd");
 	r.arena = arena_new(0);
 	if (r.arena == NULL || store_open(cfg->db_url, &r.db, err, sizeof(err)) != FLOW_OK) {
-		log_error("admin.create_failed", "cannot connect to the database");
+		log_error(pw ? "admin.create_failed" : "admin.check_failed",
+			  "cannot connect to the database");
 		arena_free(r.arena);
-		return -1;
+		return pw == NULL ? 0 : -1; /* only the check was skipped */
 	}
-	rv = users_create_admin(&r, cfg->admin_user, pw, &created);
+	if (pw != NULL)
+		rv = users_create_admin(&r, cfg->admin_user, pw, &created);
 	if (rv != FLOW_OK)
 		log_error("admin.create_failed", "cannot create admin %s: %s", cfg->admin_user,
 			  r.message);
@@ -84,6 +102,8 @@ static int create_admin(const struct config *cfg, const char *pw, bool from_env)
 		log_info("admin.created", "created admin %s", cfg->admin_user);
 	else if (!from_env)
 		log_warn("admin.exists", "user %s already exists; nothing changed", cfg->admin_user);
+	if (rv == FLOW_OK && from_env)
+		check_admins(&r);
 	store_close(r.db);
 	arena_free(r.arena);
 	return rv == FLOW_OK && (created || from_env) ? 0 : -1;
@@ -192,8 +212,9 @@ int main(int argc, char **argv)
 		return 0;
 	if (cfg.create_admin)
 		return create_admin_from_stdin(&cfg);
-	if ((pw = getenv("FLOW_ADMIN_PASSWORD")) != NULL && *pw != '\0' &&
-	    create_admin(&cfg, pw, true) != 0)
+	if ((pw = getenv("FLOW_ADMIN_PASSWORD")) != NULL && *pw == '\0')
+		pw = NULL;
+	if (create_admin(&cfg, pw, true) != 0)
 		return 1;
 	unsetenv("FLOW_ADMIN_PASSWORD"); /* not kept around any longer than needed */
 	rv = run(&cfg);

@@ -2,7 +2,9 @@
  * e2e.startup_checks: the real flowd's start-up security check, through
  * `flowd --check-config`: production refuses a missing or weak JWT secret
  * and plaintext listeners (unless allowed); development warns and carries
- * on; the secret never appears in the output.
+ * on; the secret never appears in the output. And the first admin:
+ * `flowd --create-admin` reads the password from stdin, checks its strength,
+ * never overwrites an account; without any admin flowd says how to make one.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -101,9 +103,54 @@ static void test_development_warns_and_continues(void **state)
 	done(&r);
 }
 
+/* flowd --db URL --create-admin with stdin_data. */
+static struct run create_admin(const char *url, const char *stdin_data)
+{
+	char db[600];
+	char *argv[] = { (char *)ts_bin("flowd"), db, "--create-admin", "--admin-user=root", NULL };
+	struct run r = { -1, NULL, NULL };
+
+	snprintf(db, sizeof(db), "--db=%s", url);
+	setenv("FLOW_ENV", "development", 1);
+	unsetenv("FLOW_ADMIN_PASSWORD");
+	assert_int_equal(ts_run_capture(argv, stdin_data, &r.out, &r.err, &r.status, 60000), 0);
+	return r;
+}
+
+static void test_create_admin(void **state)
+{
+	static const char good[] = "Meadow-copper-6612-swift";
+	char url[512];
+	struct run r;
+
+	ts_skip_without_pg();
+	assert_int_equal(ts_create_db(url, sizeof(url)), 0);
+	r = create_admin(url, "");
+	assert_int_equal(r.status, 2);
+	assert_non_null(strstr(r.err, "reads the password from stdin"));
+	done(&r);
+	r = create_admin(url, "root-password\n");
+	assert_int_equal(r.status, 1);
+	assert_non_null(strstr(r.err, "password is rejected"));
+	assert_null(strstr(r.err, "root-password"));
+	done(&r);
+	r = create_admin(url, "Meadow-copper-6612-swift\n");
+	assert_int_equal(r.status, 0);
+	assert_non_null(strstr(r.err, "created admin root"));
+	assert_null(strstr(r.err, good));
+	done(&r);
+	/* never twice, never a changed password */
+	r = create_admin(url, "Another-strong-one-8841\n");
+	assert_int_equal(r.status, 1);
+	assert_non_null(strstr(r.err, "already exists"));
+	done(&r);
+	ts_drop_db(url);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_create_admin),
 		cmocka_unit_test(test_production_refuses_weak_secrets),
 		cmocka_unit_test(test_production_refuses_plaintext),
 		cmocka_unit_test(test_development_warns_and_continues),
