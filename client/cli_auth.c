@@ -438,9 +438,11 @@ int cli_auth_user_revoke_tokens(struct cli_env *env, const struct cli_args *a)
 			     &r);
 
 	if (st == 0 && !cli_json_mode(env, r))
-		printf("Revoked the tokens of %s (%" JSON_INTEGER_FORMAT " refresh tokens).\n",
+		printf("Revoked the tokens of %s (%" JSON_INTEGER_FORMAT
+		       " refresh tokens, %" JSON_INTEGER_FORMAT " API keys).\n",
 		       clean(a->pos[0], u, sizeof(u)),
-		       json_integer_value(json_object_get(r, "refreshTokensRevoked")));
+		       json_integer_value(json_object_get(r, "refreshTokensRevoked")),
+		       json_integer_value(json_object_get(r, "apiKeysRevoked")));
 	json_decref(r);
 	return st;
 }

@@ -177,6 +177,27 @@ static size_t match_jwt(const char *s, bool at_word_start)
 	return dots == 2 && i >= 20 ? i : 0;
 }
 
+/*
+ * An API key or refresh token ("flk_<id>_<secret>", "flr_<id>_<secret>")
+ * starting at s[0]: sets *keep to the length of "flk_<id>_" (the visible,
+ * non-secret part) and returns the whole length, else 0.
+ */
+static size_t match_flow_secret(const char *s, bool at_word_start, size_t *keep)
+{
+	size_t i = 4, n;
+
+	if (!at_word_start || (strncmp(s, "flk_", 4) != 0 && strncmp(s, "flr_", 4) != 0))
+		return 0;
+	while ((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'z'))
+		i++;
+	if (i == 4 || s[i] != '_')
+		return 0;
+	*keep = ++i;
+	for (n = 0; is_b64url(s[i]); n++)
+		i++;
+	return n >= 16 ? i : 0;
+}
+
 struct outbuf {
 	char *p;
 	size_t len, o;
@@ -196,12 +217,19 @@ void sanitize_secrets(const char *in, char *out, size_t outlen)
 	if (outlen == 0)
 		return;
 	while (in[i]) {
-		size_t from, to, jwt;
+		size_t from, to, jwt, keep;
 		char quote;
+		bool word_start = i == 0 || !is_b64url(in[i - 1]);
 
-		if ((jwt = match_jwt(in + i, i == 0 || !is_b64url(in[i - 1]))) != 0) {
+		if ((jwt = match_jwt(in + i, word_start)) != 0) {
 			put(&b, "***", 3);
 			i += jwt;
+			continue;
+		}
+		if ((to = match_flow_secret(in + i, word_start, &keep)) != 0) {
+			put(&b, in + i, keep);
+			put(&b, "***", 3);
+			i += to;
 			continue;
 		}
 		if (match_url_password(in + i, &from, &to) ||

@@ -216,7 +216,7 @@ int main(int argc, char **argv)
 		pw = NULL;
 	if (create_admin(&cfg, pw, true) != 0)
 		return 1;
-	unsetenv("FLOW_ADMIN_PASSWORD"); /* not kept around any longer than needed */
+	security_scrub_env("FLOW_ADMIN_PASSWORD"); /* not kept any longer than needed */
 	rv = run(&cfg);
 	auth_shutdown();
 	return rv;

@@ -15,6 +15,17 @@ static bool production(const struct config *cfg)
 	return strcmp(cfg->env, "production") == 0;
 }
 
+void security_scrub_env(const char *name)
+{
+	char *v = getenv(name);
+
+	/* the value may sit in the process's initial environment block, which
+	 * /proc/PID/environ shows: overwrite it there, then drop the variable */
+	if (v != NULL)
+		explicit_bzero(v, strlen(v));
+	unsetenv(name);
+}
+
 /* Returns 1 when the check failed critically. */
 static int check_secret(const struct config *cfg)
 {
@@ -25,6 +36,7 @@ static int check_secret(const struct config *cfg)
 	    strlen(s) < sizeof(auth_config.key)) {
 		auth_config.key_len = strlen(s);
 		memcpy(auth_config.key, s, auth_config.key_len);
+		security_scrub_env("FLOW_JWT_SECRET");
 		log_info("security.check", "token signing key: ok");
 		return 0;
 	}

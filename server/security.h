@@ -11,7 +11,8 @@
  *     unless --allow-plaintext; in development a tcp:// listener off
  *     loopback is a warning.
  *   - tls: a tls+tcp:// listener needs --tls-cert and --tls-key.
- * The secret is kept for the token code in auth_config.key (auth/auth.h).
+ * The secret is kept for the token code in auth_config.key (auth/auth.h)
+ * and scrubbed from the environment.
  */
 #ifndef FLOW_SECURITY_H
 #define FLOW_SECURITY_H
@@ -24,5 +25,9 @@
 /* 0 when the start may go on; -1 after logging the critical failures, with
  * a one-line summary in err. */
 int security_check(const struct config *cfg, char *err, size_t errlen);
+
+/* Overwrites the value of environment variable name in place and removes
+ * it: secrets read from the environment are not left in the process. */
+void security_scrub_env(const char *name);
 
 #endif

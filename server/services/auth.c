@@ -644,7 +644,7 @@ int h_revoke_user_tokens(struct flow_req *r, const ProtobufCMessage *in, Protobu
 	    (const Flow__V1__RevokeUserTokensRequest *)in;
 	Flow__V1__RevokeUserTokensResponse *resp;
 	Flow__V1__User *u;
-	int n = 0, rv;
+	int n = 0, keys = 0, rv;
 
 	if ((rv = check_username(r, "username", req->username)) != FLOW_OK ||
 	    (rv = users_get(r, req->username, &u)) != FLOW_OK)
@@ -654,13 +654,16 @@ int h_revoke_user_tokens(struct flow_req *r, const ProtobufCMessage *in, Protobu
 	if (resp == NULL)
 		return FLOW_RESOURCE_EXHAUSTED;
 	rv = users_revoke_all(r, u->id, &n);
+	if (rv == FLOW_OK)
+		rv = users_apikey_revoke_user(r, u->id, &keys);
 	auth_cache_forget_user(u->id);
 	if (rv != FLOW_OK)
 		return rv;
 	store_audit(r, NULL, "user.revoke_tokens", user_target(r, u->username), "ok",
-		    arena_printf(r->arena, "%d refresh tokens revoked", n));
-	resp->has_refresh_tokens_revoked = true;
+		    arena_printf(r->arena, "%d refresh tokens and %d API keys revoked", n, keys));
+	resp->has_refresh_tokens_revoked = resp->has_api_keys_revoked = true;
 	resp->refresh_tokens_revoked = n;
+	resp->api_keys_revoked = keys;
 	*out = &resp->base;
 	return FLOW_OK;
 }
@@ -722,6 +725,12 @@ int h_create_api_key(struct flow_req *r, const ProtobufCMessage *in, ProtobufCMe
 	if ((rv = check_key_request(r, req)) != FLOW_OK ||
 	    (rv = users_get(r, req->username, &u)) != FLOW_OK)
 		return rv;
+	/* a key for a password user would bypass its lockout and password changes */
+	if (strcmp(u->kind, "service") != 0)
+		return req_error(r, FLOW_FAILED_PRECONDITION,
+				 "API keys are for service accounts; %s logs in with a password "
+				 "(create a service account: user create NAME --service-account)",
+				 u->username);
 	resp = SERVICE_NEW(r, Flow__V1__CreateApiKeyResponse,
 			   flow__v1__create_api_key_response__descriptor);
 	if (resp == NULL)

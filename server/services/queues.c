@@ -76,7 +76,8 @@ HANDLER(h_create_queue)
 			   &nq.lease_seconds)) ||
 	    (rv = in_range(r, q->has_max_attempts, q->max_attempts, &b_attempts,
 			   &nq.max_attempts)) ||
-	    (rv = max_chars(r, q->default_agent_id, "defaultAgentId", AGENT_MAX_CHARS)))
+	    (rv = convert_line(r, "defaultAgentId", q->default_agent_id,
+			       AGENT_MAX_CHARS, false)))
 		return rv;
 	nq.project_id = q->project_id;
 	nq.name = q->name;
@@ -140,7 +141,8 @@ static int queue_change(struct flow_req *r, const Flow__V1__UpdateQueueRequest *
 			   &c->lease_seconds)) ||
 	    (rv = in_range(r, q->has_max_attempts, q->max_attempts, &b_attempts,
 			   &c->max_attempts)) ||
-	    (rv = max_chars(r, q->default_agent_id, "defaultAgentId", AGENT_MAX_CHARS)))
+	    (rv = convert_line(r, "defaultAgentId", q->default_agent_id,
+			       AGENT_MAX_CHARS, false)))
 		return rv;
 	c->default_agent_id = q->default_agent_id;
 	c->name = q->name;

@@ -62,7 +62,7 @@ static int check_common(struct flow_req *r, const char *content, bool content_re
 
 	if ((rv = convert_line(r, "content", content, CONTENT_MAX_CHARS, content_required)) ||
 	    (rv = convert_text(r, "description", description, DESCRIPTION_MAX_CHARS, false)) ||
-	    (rv = convert_text(r, "agentId", agent_id, AGENT_MAX_CHARS, false)) ||
+	    (rv = convert_line(r, "agentId", agent_id, AGENT_MAX_CHARS, false)) ||
 	    (rv = check_hours(r, has_hours, hours)) ||
 	    (rv = convert_strs(r, "tags", tags, n_tags, TAGS_MAX, TAG_MAX_CHARS)) ||
 	    (rv = convert_ids(r, "dependencies", deps, n_deps, DEPS_MAX)))

@@ -850,6 +850,28 @@ int users_apikey_revoke(struct flow_req *r, int64_t id, Flow__V1__ApiKey **out, 
 	return rv;
 }
 
+static struct store_stmt st_key_revoke_user = {
+	"users_apikey_revoke_user",
+	"WITH k AS (UPDATE api_keys SET revoked_at = now()"
+	"           WHERE user_id = $1 AND revoked_at IS NULL RETURNING id)"
+	" SELECT count(*)::int AS n FROM k",
+	1,
+	0,
+};
+
+int users_apikey_revoke_user(struct flow_req *r, int64_t user_id, int *n)
+{
+	PGresult *res;
+	int rv;
+
+	*n = 0;
+	if ((rv = store_exec_id_row(r, &st_key_revoke_user, user_id, "user", &res)) != FLOW_OK)
+		return rv;
+	*n = store_int(res, 0, "n");
+	PQclear(res);
+	return FLOW_OK;
+}
+
 /* ---- project membership ---- */
 
 static int member_new(struct flow_req *r, int64_t project, const char *username, const char *role,

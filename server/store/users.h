@@ -187,6 +187,8 @@ int users_apikey_list(struct flow_req *r, int64_t user_id, Flow__V1__ApiKey ***o
 /* Revokes key id (idempotent: the first revocation's time stays); *owner:
  * its user. "API key <id> not found". */
 int users_apikey_revoke(struct flow_req *r, int64_t id, Flow__V1__ApiKey **out, int64_t *owner);
+/* Revokes every API key of user_id still valid; *n: how many. */
+int users_apikey_revoke_user(struct flow_req *r, int64_t user_id, int *n);
 
 /* ---- project membership ---- */
 

@@ -425,12 +425,30 @@ static void test_flowctl_login(void **state)
 	setenv("FLOW_CREDENTIALS", creds, 1);
 }
 
-/* Last: nothing secret the test used appears in flowd's log. */
+/* Last: nothing secret the test used appears in flowd's log, and flowd
+ * keeps neither the signing secret nor the admin password in its
+ * environment (/proc/PID/environ shows the initial one). */
 static void test_no_secrets_in_logs(void **state)
 {
-	char *log = ts_read_file(flowd.log_path, NULL);
+	char *log = ts_read_file(flowd.log_path, NULL), path[64], env[65536];
+	size_t n = 0, got;
+	FILE *fp;
 
 	(void)state;
+	snprintf(path, sizeof(path), "/proc/%d/environ", (int)flowd.pid);
+	fp = fopen(path, "r");
+	assert_non_null(fp);
+	while (n < sizeof(env) - 1 && (got = fread(env + n, 1, sizeof(env) - 1 - n, fp)) > 0)
+		n += got;
+	fclose(fp);
+	for (size_t i = 0; i < n; i++)
+		env[i] = env[i] ? env[i] : '\n';
+	env[n] = '\0';
+	/* the variables were there at start; their values are gone */
+	assert_non_null(strstr(env, "FLOW_JWT_SECRET="));
+	assert_non_null(strstr(env, "FLOW_ADMIN_PASSWORD="));
+	assert_null(strstr(env, TS_JWT_SECRET));
+	assert_null(strstr(env, TS_ADMIN_PASSWORD));
 	assert_non_null(log);
 	assert_non_null(strstr(log, "rpc.done")); /* debug logging was on */
 	for (int i = 0; i < n_secrets; i++)

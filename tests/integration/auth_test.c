@@ -877,6 +877,11 @@ static void test_api_keys(void **state)
 	req.username = "ghost";
 	assert_req_error(ts_r, ts_call(ts_r, h_create_api_key, &req, &k2), FLOW_NOT_FOUND,
 			 "user ghost not found");
+	req.username = ADMIN; /* users log in with passwords, not keys */
+	assert_req_error(ts_r, ts_call(ts_r, h_create_api_key, &req, &k2),
+			 FLOW_FAILED_PRECONDITION,
+			 "API keys are for service accounts; " ADMIN " logs in with a password "
+			 "(create a service account: user create NAME --service-account)");
 
 	/* a second key, without expiry; listing */
 	req.username = "builder";
@@ -1079,6 +1084,28 @@ static void test_revoke_user_tokens(void **state)
 	assert_int_equal(refresh(c->refresh_token, &x), FLOW_OK);
 	assert_true(token_live(x->access_token));
 	assert_int_equal(audit_count("user.revoke_tokens", ADMIN, "ok"), 1);
+	assert_int_equal(resp->api_keys_revoked, 0);
+
+	/* a service account's API keys are revoked too */
+	{
+		Flow__V1__CreateApiKeyRequest kr = FLOW__V1__CREATE_API_KEY_REQUEST__INIT;
+		Flow__V1__CreateApiKeyResponse *k;
+		uint8_t stored[32];
+		char uname[72];
+		enum flow_role role;
+		int64_t kid, uid;
+
+		create_user("kim-ci", NULL, "worker");
+		as_admin();
+		kr.username = "kim-ci";
+		assert_int_equal(ts_call(ts_r, h_create_api_key, &kr, &k), FLOW_OK);
+		req.username = "kim-ci";
+		assert_int_equal(ts_call(ts_r, h_revoke_user_tokens, &req, &resp), FLOW_OK);
+		assert_int_equal(resp->api_keys_revoked, 1);
+		assert_int_equal(store_access_api_key(ts_r, k->key_info->prefix, stored, &kid, &uid,
+						      uname, sizeof(uname), &role),
+				 FLOW_UNAUTHENTICATED);
+	}
 
 	as_admin();
 	req.username = "ghost";

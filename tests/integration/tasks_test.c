@@ -275,6 +275,9 @@ static void test_create_rejects_bad_input(void **state)
 	req.agent_id = agent;
 	expect_create_rejected(&req, FLOW_INVALID_ARGUMENT,
 			       "agentId is longer than 200 characters");
+	req.agent_id = "code-reviewer\nINFO forged log line";
+	expect_create_rejected(&req, FLOW_INVALID_ARGUMENT,
+			       "agentId must not contain control characters (newlines, tabs, ...)");
 	req.agent_id = NULL;
 	req.tags = many;
 	req.n_tags = 51;

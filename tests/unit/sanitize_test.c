@@ -71,6 +71,12 @@ static void test_secrets(void **state)
 	check_secret("max_tokens: 1000, tokenizer=x", "max_tokens: 1000, tokenizer=x");
 	check_secret("token= ", "token= ");
 	check_secret("no secrets here", "no secrets here");
+	/* flowd's API keys and refresh tokens, bare: the visible id stays */
+	check_secret("key flk_3f9a1c2e_Vb7Kq0xYz-1_aBcDeFgHiJkLmNoPqRsTuVwXyZ0123456 used",
+		     "key flk_3f9a1c2e_*** used");
+	check_secret("(flr_42_aBcDeFgHiJkLmNoPqRsTuVwXyZ0123456789-_xyz)", "(flr_42_***)");
+	check_secret("flk_3f9a1c2e alone, xflk_1_aBcDeFgHiJkLmNoPq",
+		     "flk_3f9a1c2e alone, xflk_1_aBcDeFgHiJkLmNoPq");
 	check_secret("https://example.com:8080/path", "https://example.com:8080/path");
 }
 
