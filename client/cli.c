@@ -18,6 +18,7 @@
 #include "call.h"
 #include "cli_auth.h"
 #include "cli_cmd.h"
+#include "mcp.h"
 #include "status.h"
 #include "table.h"
 
@@ -388,6 +389,7 @@ struct cli_cmd {
 };
 
 static int cmd_call(struct cli_env *env, int argc, char **argv);
+static int cmd_mcp(struct cli_env *env, int argc, char **argv);
 static int cmd_help(struct cli_env *env, int argc, char **argv);
 static int cmd_version(struct cli_env *env, int argc, char **argv);
 
@@ -459,6 +461,8 @@ static const struct cli_cmd commands[] = {
 
 	{ "call", "TOOL JSON", "Run an MCP tool call; JSON result (see flowctl help call).", -1, 0,
 	  NULL, cmd_call, 0 },
+	{ "mcp", "", "MCP server on stdin/stdout for AI clients (see docs/mcp.md).", -1, 0, NULL,
+	  cmd_mcp, 0 },
 	{ "help", "[COMMAND | call | ACTION]", "Show help.", -1, 0, NULL, cmd_help, 0 },
 	{ "version", "", "Print the version.", -1, 0, NULL, cmd_version, 0 },
 	{ NULL, NULL, NULL, 0, 0, NULL, NULL, 0 },
@@ -667,6 +671,11 @@ int cli_run(const struct cli_opts *o, int argc, char **argv)
 static int cmd_call(struct cli_env *env, int argc, char **argv)
 {
 	return call_command(&env->call, argc, argv);
+}
+
+static int cmd_mcp(struct cli_env *env, int argc, char **argv)
+{
+	return mcp_command(&env->call, argc, argv);
 }
 
 static int cmd_version(struct cli_env *env, int argc, char **argv)
