@@ -6,6 +6,8 @@
 # when something is missing. FLOW_SKIP_DEPS=1 skips it altogether (for
 # machines whose dependencies come from elsewhere).
 #
+# Node.js (>= 18) and npm are installed from Debian only when none is on PATH.
+#
 # Installing "postgresql" on Debian creates (and may start) a default cluster
 # 15/main on port 5432; nothing in flowd's tests uses it (see scripts/pg.sh).
 set -euo pipefail
@@ -44,6 +46,10 @@ for p in "${PKGS[@]}"; do
 	status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
 	[[ $status == "install ok installed" ]] || missing+=("$p")
 done
+# Node.js and npm run the MCP example and its test (the official MCP SDK
+# client); any Node.js >= 18 on PATH will do, else Debian's.
+command -v node >/dev/null 2>&1 || missing+=(nodejs)
+command -v npm >/dev/null 2>&1 || missing+=(npm)
 if [[ ${#missing[@]} -eq 0 ]]; then
 	exit 0
 fi

@@ -32,6 +32,7 @@ done
 jobs=${FLOW_JOBS:-2}
 
 scripts/deps.sh
+scripts/npm-deps.sh
 
 # Make sure no test server outlives the run, even if ctest is interrupted.
 trap 'scripts/pg.sh stop "$PWD/$build/testpg" || true' EXIT

@@ -191,7 +191,7 @@ static void test_lifecycle_and_forbidden(void **state)
 	t = ts_insert_ticket(ts_r, p, 5, NULL, NULL);
 	k = ts_insert_task(ts_r, t, 0, NULL, NULL);
 	a = enq_task(q, k);
-	w = ts_register_worker(ts_r, "noop");
+	w = ts_register_worker(ts_r, "noop,default");
 	ids[0] = a;
 
 	/* queued: no outcome, no retry */
@@ -290,7 +290,7 @@ static void test_lease_expiry_rescue(void **state)
 	t = ts_insert_ticket(ts_r, p, 5, NULL, NULL);
 	k = ts_insert_task(ts_r, t, 0, NULL, NULL);
 	a = enq_task(q, k);
-	w = ts_register_worker(ts_r, "noop");
+	w = ts_register_worker(ts_r, "noop,default");
 
 	/* not expired yet: nothing to rescue */
 	assert_int_equal(claim_one(w, q, a), 1);
@@ -345,7 +345,7 @@ static void test_backoff_is_capped(void **state)
 	q = make_queue(p, "cap", 5, 30, 100);
 	t = ts_insert_ticket(ts_r, p, 5, NULL, NULL);
 	a = enq_task(q, ts_insert_task(ts_r, t, 0, NULL, NULL));
-	w = ts_register_worker(ts_r, "noop");
+	w = ts_register_worker(ts_r, "noop,default");
 	assert_int_equal(claim_one(w, q, a), 1);
 	ts_sql_i64(ts_r, "UPDATE queue_items SET attempt = 30 WHERE id = $1", 1, ts_i64s(a));
 	expire(a);
@@ -365,8 +365,8 @@ static void test_stale_complete_after_redelivery(void **state)
 	t = ts_insert_ticket(ts_r, p, 5, NULL, NULL);
 	k = ts_insert_task(ts_r, t, 0, NULL, NULL);
 	a = enq_task(q, k);
-	w1 = ts_register_worker(ts_r, "noop");
-	w2 = ts_register_worker(ts_r, "noop");
+	w1 = ts_register_worker(ts_r, "noop,default");
+	w2 = ts_register_worker(ts_r, "noop,default");
 	assert_int_equal(claim_one(w1, q, a), 1);
 	expire(a);
 	assert_int_equal(rescue().requeued, 1);
@@ -408,7 +408,7 @@ static void test_retryable_fail_then_success(void **state)
 	t = ts_insert_ticket(ts_r, p, 5, NULL, NULL);
 	k = ts_insert_task(ts_r, t, 0, NULL, NULL);
 	a = enq_task(q, k);
-	w = ts_register_worker(ts_r, "noop");
+	w = ts_register_worker(ts_r, "noop,default");
 	assert_int_equal(claim_one(w, q, a), 1);
 	assert_int_equal(ts_worker_fail(ts_r, w, a, 1, "exit 75", true, &it), FLOW_OK);
 	assert_string_equal(it->status, "queued");
@@ -461,7 +461,7 @@ static void test_dead_redrive_complete(void **state)
 	q = make_queue(p, "dead", 5, 30, 5);
 	t = ts_insert_ticket(ts_r, p, 5, NULL, NULL);
 	k = ts_insert_task(ts_r, t, 0, NULL, NULL);
-	w = ts_register_worker(ts_r, "noop");
+	w = ts_register_worker(ts_r, "noop,default");
 
 	/* per-item maxAttempts 2 overrides the queue's 5 */
 	e.has_queue_id = e.has_task_id = e.has_max_attempts = true;
@@ -527,7 +527,7 @@ static void test_cancel_queued(void **state)
 	t = ts_insert_ticket(ts_r, p, 5, NULL, NULL);
 	a = enq_task(q, ts_insert_task(ts_r, t, 0, NULL, NULL));
 	b = enq_task(q, ts_insert_task(ts_r, t, 1, NULL, NULL));
-	w = ts_register_worker(ts_r, "noop");
+	w = ts_register_worker(ts_r, "noop,default");
 	ids[0] = b;
 	ids[1] = a;
 	assert_int_equal(cancel_ids(ids, 2, &ir), FLOW_OK);
@@ -571,7 +571,7 @@ static void test_delayed_items(void **state)
 	q = make_queue(p, "delay", 5, 30, 3);
 	t = ts_insert_ticket(ts_r, p, 5, NULL, NULL);
 	k = ts_insert_task(ts_r, t, 0, NULL, NULL);
-	w = ts_register_worker(ts_r, "noop");
+	w = ts_register_worker(ts_r, "noop,default");
 
 	assert_int_equal(enqueue_opts(q, k, 1, 0, 0, &er), FLOW_OK);
 	a = er->items[0]->id;
@@ -633,7 +633,7 @@ static void test_dependency_order(void **state)
 	b = er->items[2]->id;
 	c = er->items[3]->id;
 	assert_int_equal(er->items[3]->task_id, kc);
-	w = ts_register_worker(ts_r, "noop");
+	w = ts_register_worker(ts_r, "noop,default");
 
 	/* the ticket item and task a: b and c wait for their dependencies */
 	assert_int_equal(ts_claim(ts_r, w, NULL, 10, q, 0, &cr), FLOW_OK);
@@ -681,11 +681,14 @@ static void test_agent_routing(void **state)
 	assert_int_equal(ts_enqueue_task(ts_r, q, k4, -1, &er), FLOW_OK);
 	assert_null(er->items[0]->agent_id);
 
-	/* a worker gets only items for its agents or for any agent */
+	/* a worker gets only items for its agents; items for no agent only a
+	 * worker that runs "default" */
 	w_other = ts_register_worker(ts_r, "translator");
 	w_coder = ts_register_worker(ts_r, "coder");
 	w_any = ts_register_worker(ts_r, "planner,reviewer");
 	assert_int_equal(ts_claim(ts_r, w_other, NULL, 10, q, 0, &cr), FLOW_OK);
+	assert_int_equal(cr->n_items, 0);
+	assert_int_equal(ts_claim(ts_r, w_other, "translator,default", 10, q, 0, &cr), FLOW_OK);
 	assert_int_equal(cr->n_items, 1);
 	assert_int_equal(cr->items[0]->item->task_id, k4);
 	assert_int_equal(ts_claim(ts_r, w_coder, NULL, 10, q, 0, &cr), FLOW_OK);
@@ -740,7 +743,7 @@ static void test_notify_debounced(void **state)
 		   "INSERT INTO tasks (ticket_id, content, order_index)"
 		   " SELECT $1, 'task ' || g, g FROM generate_series(1, 100) g",
 		   1, ts_i64s(t));
-	w = ts_register_worker(ts_r, "noop");
+	w = ts_register_worker(ts_r, "noop,default");
 	res = PQexec(pg, "LISTEN flow_ready");
 	assert_int_equal(PQresultStatus(res), PGRES_COMMAND_OK);
 	PQclear(res);
@@ -837,7 +840,7 @@ static void test_prune_keeps_stats(void **state)
 	q = make_queue(p, "history", 100, 30, 3);
 	q2 = make_queue(p, "history-2", 100, 30, 3);
 	t = ts_insert_ticket(ts_r, p, 5, NULL, NULL);
-	w = ts_register_worker(ts_r, "noop");
+	w = ts_register_worker(ts_r, "noop,default");
 	for (int i = 0; i < 40; i++)
 		enq_task(i % 3 ? q : q2, ts_insert_task(ts_r, t, i, NULL, NULL));
 	n = claim_all(w, q, ids);
@@ -901,7 +904,7 @@ static void test_rescuer_thread(void **state)
 	q = make_queue(p, "thread", 5, 30, 3);
 	t = ts_insert_ticket(ts_r, p, 5, NULL, NULL);
 	a = enq_task(q, ts_insert_task(ts_r, t, 0, NULL, NULL));
-	w = ts_register_worker(ts_r, "noop");
+	w = ts_register_worker(ts_r, "noop,default");
 	assert_int_equal(claim_one(w, q, a), 1);
 	expire(a);
 	assert_int_equal(rescuer_start(ts_db_url, &rs), FLOW_OK);
@@ -976,14 +979,14 @@ static void *race_worker(void *arg)
 	struct flow_req *r = ts_req_connect(arg);
 	Flow__V1__RegisterWorkerRequest reg = FLOW__V1__REGISTER_WORKER_REQUEST__INIT;
 	Flow__V1__ClaimRequest c = FLOW__V1__CLAIM_REQUEST__INIT;
-	char *agents[1] = { "noop" };
+	char *agents[2] = { "noop", "default" };
 	ProtobufCMessage *out;
 	unsigned seed = (unsigned)(uintptr_t)r;
 	int64_t w;
 
 	reg.name = "racer";
 	reg.agent_ids = agents;
-	reg.n_agent_ids = 1;
+	reg.n_agent_ids = 2;
 	if (h_register_worker(r, &reg.base, &out) != FLOW_OK)
 		goto fail;
 	w = ((Flow__V1__RegisterWorkerResponse *)out)->worker_id;

@@ -204,7 +204,7 @@ static void test_claim_items_and_context(void **state)
 	assert_int_equal(ts_enqueue_ticket(ts_r, q2, t2, 1, -1, NULL), FLOW_OK);
 	d = ts_sql_i64(ts_r, "SELECT id FROM queue_items WHERE ticket_id = $1 AND task_id IS NULL",
 		       1, ts_i64s(t2));
-	w = ts_register_worker(ts_r, "coder,planner");
+	w = ts_register_worker(ts_r, "coder,planner,default");
 	ts_sql_i64(ts_r,
 		   "UPDATE workers SET last_seen_at = now() - interval '1 hour' WHERE id = $1", 1,
 		   ts_i64s(w));
@@ -265,7 +265,7 @@ static void test_claim_paused_and_errors(void **state)
 	q = make_queue(p, "paused", 10, 30);
 	t = ts_insert_ticket(ts_r, p, 5, NULL, NULL);
 	a = enq_task(q, ts_insert_task(ts_r, t, 0, NULL, NULL), -1);
-	w = ts_register_worker(ts_r, "noop");
+	w = ts_register_worker(ts_r, "noop,default");
 	ts_sql_i64(ts_r, "UPDATE queues SET is_active = false WHERE id = $1", 1, ts_i64s(q));
 	assert_int_equal(ts_claim(ts_r, w, NULL, 5, q, 0, &cr), FLOW_OK);
 	assert_int_equal(cr->n_items, 0);
@@ -315,7 +315,7 @@ static void test_claim_parks(void **state)
 	(void)state;
 	q = make_queue(p, "park", 10, 30);
 	t = ts_insert_ticket(ts_r, p, 5, NULL, NULL);
-	w = ts_register_worker(ts_r, "noop");
+	w = ts_register_worker(ts_r, "noop,default");
 	flow_settings.claim_max_wait_ms = 30000;
 
 	/* nothing to claim, a wait: parked until received + wait */
@@ -371,8 +371,8 @@ static void test_heartbeat(void **state)
 	y = enq_task(q, ts_insert_task(ts_r, t, 1, NULL, NULL), 8);
 	z = enq_task(q, ts_insert_task(ts_r, t, 2, NULL, NULL), 7);
 	o = enq_task(q, ts_insert_task(ts_r, t, 3, NULL, NULL), 6);
-	w = ts_register_worker(ts_r, "noop");
-	w2 = ts_register_worker(ts_r, "noop");
+	w = ts_register_worker(ts_r, "noop,default");
+	w2 = ts_register_worker(ts_r, "noop,default");
 	assert_int_equal(ts_claim(ts_r, w, NULL, 3, q, 0, &cr), FLOW_OK);
 	assert_int_equal(cr->n_items, 3);
 	assert_int_equal(ts_claim(ts_r, w2, NULL, 1, q, 0, &cr), FLOW_OK);
@@ -443,7 +443,7 @@ static void test_cancel_running(void **state)
 	t = ts_insert_ticket(ts_r, p, 5, NULL, NULL);
 	k = ts_insert_task(ts_r, t, 0, NULL, NULL);
 	a = enq_task(q, k, -1);
-	w = ts_register_worker(ts_r, "noop");
+	w = ts_register_worker(ts_r, "noop,default");
 	assert_int_equal(ts_claim(ts_r, w, NULL, 1, q, 0, &cr), FLOW_OK);
 	assert_int_equal(cr->items[0]->item->id, a);
 	assert_int_equal(cancel_one(a), FLOW_OK);
@@ -477,7 +477,7 @@ static void test_complete_fail_input(void **state)
 	q = make_queue(p, "input", 10, 30);
 	t = ts_insert_ticket(ts_r, p, 5, NULL, NULL);
 	a = enq_task(q, ts_insert_task(ts_r, t, 0, NULL, NULL), -1);
-	w = ts_register_worker(ts_r, "noop");
+	w = ts_register_worker(ts_r, "noop,default");
 	assert_int_equal(ts_claim(ts_r, w, NULL, 1, q, 0, &cr), FLOW_OK);
 	before = item_row(a);
 
@@ -564,8 +564,8 @@ static void test_report_batch(void **state)
 	t = ts_insert_ticket(ts_r, p, 5, NULL, NULL);
 	for (int i = 0; i < 5; i++)
 		id[i] = enq_task(q, ts_insert_task(ts_r, t, i, NULL, NULL), 9 - i);
-	w = ts_register_worker(ts_r, "noop");
-	w2 = ts_register_worker(ts_r, "noop");
+	w = ts_register_worker(ts_r, "noop,default");
+	w2 = ts_register_worker(ts_r, "noop,default");
 	assert_int_equal(ts_claim(ts_r, w, NULL, 4, q, 0, &cr), FLOW_OK);
 	assert_int_equal(cr->n_items, 4);
 	assert_int_equal(ts_claim(ts_r, w2, NULL, 1, q, 0, &cr), FLOW_OK);
@@ -710,13 +710,13 @@ static void *claimer(void *arg)
 	struct flow_req *r = ts_req_connect(arg);
 	Flow__V1__RegisterWorkerRequest reg = FLOW__V1__REGISTER_WORKER_REQUEST__INIT;
 	Flow__V1__ClaimRequest c = FLOW__V1__CLAIM_REQUEST__INIT;
-	char *agents[1] = { "noop" };
+	char *agents[2] = { "noop", "default" };
 	unsigned seed = (unsigned)(uintptr_t)r;
 	ProtobufCMessage *out;
 
 	reg.name = "claimer";
 	reg.agent_ids = agents;
-	reg.n_agent_ids = 1;
+	reg.n_agent_ids = 2;
 	if (h_register_worker(r, &reg.base, &out) != FLOW_OK) {
 		record_error("register", r);
 		goto out;
