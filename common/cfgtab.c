@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <getopt.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -58,18 +59,120 @@ static int set_value(void *cfg, const struct cfgtab_setting *s, const char *v, c
 	return 0;
 }
 
+static int load_defaults(const struct cfgtab *t, void *cfg, char *err, size_t errlen)
+{
+	for (size_t i = 0; i < t->n_settings; i++)
+		if (set_value(cfg, &t->settings[i], t->settings[i].def, "default", err, errlen) != 0)
+			return -1;
+	return 0;
+}
+
 static int load_env(const struct cfgtab *t, void *cfg, char *err, size_t errlen)
 {
 	for (size_t i = 0; i < t->n_settings; i++) {
 		const struct cfgtab_setting *s = &t->settings[i];
 		const char *v = getenv(s->env);
 
-		if (set_value(cfg, s, s->def, "default", err, errlen) != 0)
-			return -1;
 		if (v != NULL && *v != '\0' && set_value(cfg, s, v, s->env, err, errlen) != 0)
 			return -1;
 	}
 	return 0;
+}
+
+/* The setting whose environment variable is name (n bytes), or NULL. */
+static const struct cfgtab_setting *by_env(const struct cfgtab *t, const char *name, size_t n)
+{
+	for (size_t i = 0; i < t->n_settings; i++)
+		if (strlen(t->settings[i].env) == n && strncmp(t->settings[i].env, name, n) == 0)
+			return &t->settings[i];
+	return NULL;
+}
+
+/* Strips blanks around s in place, and one pair of matching quotes. */
+static char *unquote(char *s)
+{
+	size_t n;
+
+	while (*s == ' ' || *s == '\t')
+		s++;
+	n = strlen(s);
+	while (n > 0 && strchr(" \t\r\n", s[n - 1]) != NULL)
+		s[--n] = '\0';
+	if (n >= 2 && (s[0] == '"' || s[0] == '\'') && s[n - 1] == s[0]) {
+		s[n - 1] = '\0';
+		s++;
+	}
+	return s;
+}
+
+int cfgtab_load_file(const struct cfgtab *t, void *cfg, const char *path, char *err,
+		     size_t errlen)
+{
+	FILE *f = fopen(path, "r");
+	char line[4096], from[600];
+	int lineno = 0, rv = 0;
+
+	if (f == NULL) {
+		snprintf(err, errlen, "cannot read the configuration file %s: %s", path,
+			 strerror(errno));
+		return -1;
+	}
+	while (rv == 0 && fgets(line, sizeof(line), f) != NULL) {
+		char *p = line, *eq;
+		const struct cfgtab_setting *s;
+		size_t n;
+
+		lineno++;
+		while (*p == ' ' || *p == '\t')
+			p++;
+		if (*p == '#' || *p == '\n' || *p == '\r' || *p == '\0')
+			continue;
+		if (strncmp(p, "export ", 7) == 0)
+			p += 7;
+		if ((eq = strchr(p, '=')) == NULL) {
+			snprintf(err, errlen, "%s:%d: expected NAME=value", path, lineno);
+			rv = -1;
+			break;
+		}
+		n = (size_t)(eq - p);
+		while (n > 0 && (p[n - 1] == ' ' || p[n - 1] == '\t'))
+			n--;
+		/* names of other programs' settings (a shared .env file) are skipped */
+		if ((s = by_env(t, p, n)) == NULL)
+			continue;
+		snprintf(from, sizeof(from), "%s:%d (%s)", path, lineno, s->env);
+		p = unquote(eq + 1);
+		if (*p != '\0')
+			rv = set_value(cfg, s, p, from, err, errlen);
+	}
+	explicit_bzero(line, sizeof(line)); /* such files hold secrets too */
+	fclose(f);
+	return rv;
+}
+
+/* The configuration file named by --config (FLAG) or its variable, or NULL. */
+static const char *config_path(const struct cfgtab *t, int argc, char **argv)
+{
+	const struct cfgtab_setting *s = NULL;
+	const char *v;
+	size_t n;
+
+	for (size_t i = 0; i < t->n_settings; i++)
+		if (strcmp(t->settings[i].flag, "config") == 0)
+			s = &t->settings[i];
+	if (s == NULL)
+		return NULL;
+	n = strlen(s->flag);
+	for (int i = 1; i < argc; i++) {
+		if (strncmp(argv[i], "--", 2) != 0 || strncmp(argv[i] + 2, s->flag, n) != 0)
+			continue;
+		if (argv[i][2 + n] == '=')
+			return argv[i] + 3 + n;
+		if (argv[i][2 + n] == '\0' && i + 1 < argc)
+			return argv[i + 1];
+	}
+	v = getenv(s->env);
+	return v != NULL && *v != '\0' ? v : NULL;
 }
 
 /* getopt's val: i for setting i, CFGTAB_MAX + j for switch j. */
@@ -109,9 +212,13 @@ int cfgtab_load(const struct cfgtab *t, void *cfg, int argc, char **argv, char *
 	struct option opts[2 * CFGTAB_MAX + 1];
 	int c, idx, rv;
 
+	const char *path = config_path(t, argc, argv);
+
 	if (t->n_settings > CFGTAB_MAX || t->n_switches > CFGTAB_MAX)
 		abort(); /* a table too large for opts: raise CFGTAB_MAX */
-	if (load_env(t, cfg, err, errlen) != 0)
+	if (load_defaults(t, cfg, err, errlen) != 0 ||
+	    (path != NULL && cfgtab_load_file(t, cfg, path, err, errlen) != 0) ||
+	    load_env(t, cfg, err, errlen) != 0)
 		return -1;
 	fill_options(t, opts);
 	optind = 1;

@@ -2,8 +2,10 @@
  * cfgtab.h - a program's settings as one table: flag, environment
  * variable, default, bounds, help.
  *
- * cfgtab_load() fills a caller's settings struct from the defaults, then the
- * environment, then the command line (the flag wins), checking each value
+ * cfgtab_load() fills a caller's settings struct from the defaults, then a
+ * configuration file (when the table has a setting with the flag "config"
+ * and it is given), then the environment, then the command line (the flag
+ * wins), checking each value
  * against its bounds with a message that names the flag or the variable.
  * cfgtab_usage() prints the table. flowd and flow-worker each declare their
  * table; docs/operations.md and docs/worker.md document them.
@@ -54,6 +56,17 @@ struct cfgtab {
  */
 int cfgtab_load(const struct cfgtab *t, void *cfg, int argc, char **argv, char *err,
 		size_t errlen);
+
+/*
+ * Applies a configuration file: lines NAME=value with the settings'
+ * environment variable names (an .env file: blank lines, # comments,
+ * "export NAME=value" and quoted values are accepted; names of no setting of
+ * this table are skipped, so one file can serve several programs; an empty
+ * value leaves the setting as it is). Returns 0, or -1 with err naming the
+ * file and line.
+ */
+int cfgtab_load_file(const struct cfgtab *t, void *cfg, const char *path, char *err,
+		     size_t errlen);
 
 /* Prints the switches and the settings with their variables, defaults,
  * bounds and help. */
