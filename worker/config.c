@@ -12,6 +12,9 @@
 #define NUM(f) CFGTAB_FIELD_LONG(struct worker_config, f)
 
 static const struct cfgtab_setting settings[] = {
+	{ "config", "FLOW_CONFIG", CFGTAB_STR, STR(config), "", 0, 0, NULL,
+	  "settings file: NAME=value lines (an .env file), read before the environment; "
+	  "SIGHUP re-reads its log settings" },
 	{ "url", "FLOW_URL", CFGTAB_STR, STR(url), "tcp://127.0.0.1:7600", 0, 0, NULL,
 	  "flowd's RPC URL (ipc://PATH, tcp://HOST:PORT)" },
 	{ "agents", "FLOW_AGENTS_FILE", CFGTAB_STR, STR(agents_file), "", 0, 0, NULL,
@@ -35,7 +38,7 @@ static const struct cfgtab_setting settings[] = {
 	{ "pass-env", "FLOW_AGENT_PASS_ENV", CFGTAB_STR, STR(pass_env), "", 0, 0, NULL,
 	  "environment variables passed through to agents, comma-separated" },
 	{ "log-level", "FLOW_LOG_LEVEL", CFGTAB_ENUM, STR(log_level), "info", 0, 0,
-	  "debug|info|warn|error", "log level (SIGHUP toggles debug)" },
+	  "debug|info|warn|error", "log level (SIGHUP: re-read from --config, else toggle debug)" },
 	{ "log-format", "FLOW_LOG_FORMAT", CFGTAB_ENUM, STR(log_format), "text", 0, 0, "text|json",
 	  "log line format (--json is short for --log-format json)" },
 };

@@ -16,6 +16,7 @@
 #include <stdio.h>
 
 struct worker_config {
+	char config[1024]; /* settings file ("": none) */
 	char url[1024];
 	char agents_file[1024]; /* "": only the built-in noop agent */
 	long concurrency;

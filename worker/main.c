@@ -4,13 +4,15 @@
  *   flow-worker --url tcp://flowd:7600 --agents /etc/flow/agents.conf --concurrency 4
  *
  * Settings: config.h (flow-worker --help). Signals: SIGTERM/SIGINT stop
- * gracefully (a second one stops running agents at once), SIGHUP toggles
- * debug logging. Exit status: 0 after a clean stop, 1 when flowd refused
+ * gracefully (a second one stops running agents at once), SIGHUP re-reads
+ * the log settings from the --config file (without one it toggles debug
+ * logging). Exit status: 0 after a clean stop, 1 when flowd refused
  * the worker, 2 for bad settings or a bad agents file.
  */
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,9 +32,12 @@ struct signals {
 	sigset_t set;
 	struct stopflag *stop, *hurry;
 	enum log_level level; /* the configured one */
+	bool have_config;     /* started with --config / FLOW_CONFIG */
+	int argc;
+	char **argv;
 };
 
-/* SIGHUP: between the configured level and debug. */
+/* SIGHUP without a settings file: between the configured level and debug. */
 static void toggle_debug(const struct signals *sg)
 {
 	enum log_level to = LOG_DEBUG;
@@ -43,6 +48,27 @@ static void toggle_debug(const struct signals *sg)
 	log_warn("worker.log_level", "SIGHUP: log level is now %s", log_level_name(to));
 }
 
+/* SIGHUP with a settings file: the settings are loaded again (file, then
+ * environment, then flags) and the log level and format applied; the other
+ * settings take effect at the next start. */
+static void reload(struct signals *sg)
+{
+	static struct worker_config fresh;
+	char err[1024];
+
+	memset(&fresh, 0, sizeof(fresh));
+	if (worker_config_load(&fresh, sg->argc, sg->argv, err, sizeof(err)) != 0) {
+		log_warn("worker.reload_failed", "SIGHUP: settings not reloaded: %s", err);
+		return;
+	}
+	sg->level = (enum log_level)log_level_parse(fresh.log_level);
+	log_set_level(sg->level);
+	log_set_json(strcmp(fresh.log_format, "json") == 0);
+	explicit_bzero(fresh.token, sizeof(fresh.token));
+	log_info("worker.reload", "SIGHUP: settings reloaded from %s: log level %s, format %s",
+		 fresh.config, fresh.log_level, fresh.log_format);
+}
+
 static void *signal_main(void *arg)
 {
 	struct signals *sg = arg;
@@ -51,7 +77,9 @@ static void *signal_main(void *arg)
 	for (;;) {
 		if (sigwait(&sg->set, &sig) != 0)
 			continue;
-		if (sig == SIGHUP) {
+		if (sig == SIGHUP && sg->have_config) {
+			reload(sg);
+		} else if (sig == SIGHUP) {
 			toggle_debug(sg);
 		} else if (!stopflag_is_set(sg->stop)) {
 			log_info("worker.signal", "received %s; stopping",
@@ -92,7 +120,7 @@ static void print_agents(const agents *ag)
 	}
 }
 
-static int run(const struct worker_config *cfg, const agents *ag)
+static int run(const struct worker_config *cfg, const agents *ag, int argc, char **argv)
 {
 	/* static: a registration call left behind may still look at them */
 	static struct stopflag stop, hurry;
@@ -101,6 +129,9 @@ static int run(const struct worker_config *cfg, const agents *ag)
 	int rc;
 
 	sg.level = (enum log_level)log_level_parse(cfg->log_level);
+	sg.have_config = cfg->config[0] != '\0';
+	sg.argc = argc;
+	sg.argv = argv;
 	sigemptyset(&sg.set);
 	sigaddset(&sg.set, SIGINT);
 	sigaddset(&sg.set, SIGTERM);
@@ -153,7 +184,7 @@ int main(int argc, char **argv)
 		agents_free(ag);
 		return 0;
 	}
-	rc = run(&cfg, ag);
+	rc = run(&cfg, ag, argc, argv);
 	agents_free(ag);
 	return rc;
 }
