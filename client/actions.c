@@ -236,6 +236,13 @@ const struct action action_table[] = {
 	  "The audit log, newest first (admin; data.limit, beforeId to page, actor, action).",
 	  "{\"action\":\"audit_list\",\"data\":{\"limit\":50,\"actor\":\"bob\"}}", { { 0 } },
 	  NULL, NULL, NULL, NULL },
+	/* operators' views; the RPC is FlowManager's, but admins only, so not in flow_manager
+	 * (which MCP clients see) */
+	{ ACTION_TOOL_AUTH, "workers_list", FM "ListWorkers",
+	  "Workers with their agents and running items (admin; data.includeDisconnected, "
+	  "seenWithinS: the connected window, default 60; limit).",
+	  "{\"action\":\"workers_list\",\"data\":{\"includeDisconnected\":true}}", { { 0 } },
+	  NULL, NULL, NULL, NULL },
 
 	{ NULL, NULL, NULL, NULL, NULL, { { 0 } }, NULL, NULL, NULL, NULL },
 };

@@ -44,7 +44,8 @@
 #include <jansson.h>
 #include <protobuf-c/protobuf-c.h>
 
-/* The MCP tools: Promptliano's two, and flowd's users/keys/members/audit. */
+/* The MCP tools: Promptliano's two, and flowd's admin tool (users, keys, members,
+ * audit, workers; not offered by flowctl mcp). */
 #define ACTION_TOOL_PROJECT "project_manager"
 #define ACTION_TOOL_FLOW "flow_manager"
 #define ACTION_TOOL_AUTH "auth_manager"

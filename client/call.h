@@ -9,6 +9,7 @@
  *   0  success
  *   1  the server or the connection failed (error JSON has the gRPC code)
  *   2  usage or argument error found by flowctl (code INVALID_ARGUMENT)
+ *   130  interrupted by SIGINT (queue watch; 128 + SIGINT, as shells report it)
  */
 #ifndef FLOW_CALL_H
 #define FLOW_CALL_H
@@ -24,8 +25,9 @@
 
 enum call_exit {
 	CALL_EXIT_OK = 0,
-	CALL_EXIT_FAILED = 1, /* server / RPC error */
-	CALL_EXIT_USAGE = 2,  /* bad command line or tool arguments */
+	CALL_EXIT_FAILED = 1,	     /* server / RPC error */
+	CALL_EXIT_USAGE = 2,	     /* bad command line or tool arguments */
+	CALL_EXIT_INTERRUPTED = 130, /* SIGINT (queue watch) */
 };
 
 struct session;

@@ -9,6 +9,7 @@
  */
 #include "cli.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +19,7 @@
 #include "call.h"
 #include "cli_auth.h"
 #include "cli_cmd.h"
+#include "cli_ops.h"
 #include "mcp.h"
 #include "status.h"
 #include "table.h"
@@ -149,6 +151,28 @@ int cli_fail(const struct cli_env *env, int code, const char *fmt, ...)
 	vsnprintf(e.message, sizeof(e.message), fmt, ap);
 	va_end(ap);
 	return cli_report(env, &e);
+}
+
+int cli_opt_number(const struct cli_env *env, const char *opt, const char *v, long min, long max,
+		   json_int_t *out)
+{
+	char *end = NULL;
+	long n = 0;
+
+	errno = 0;
+	if (v != NULL && v[0] >= '0' && v[0] <= '9')
+		n = strtol(v, &end, 10);
+	if (end == NULL || *end != '\0' || errno != 0 || n < min || n > max)
+		return cli_usage_error(env,
+				       "%s: expected a whole number from %ld to %ld, got \"%.40s\"",
+				       opt, min, max, v ? v : "");
+	*out = (json_int_t)n;
+	return 0;
+}
+
+void cli_print_queue_stats(const json_t *stats)
+{
+	table_fields(stats, stats_fields);
 }
 
 /* ---- commands ---- */
@@ -294,7 +318,7 @@ static int cmd_queue_stats(struct cli_env *env, const struct cli_args *a)
 			    &r);
 
 	if (st == 0 && !cli_json_mode(env, r))
-		table_fields(r, stats_fields);
+		cli_print_queue_stats(r);
 	json_decref(r);
 	return st;
 }
@@ -409,6 +433,9 @@ static const struct cli_cmd commands[] = {
 	{ "queues", "-p PROJECT_ID", "List a project's queues.", 0, O(OPT_PROJECT), cmd_queues, NULL, 0 },
 	{ "queue stats", "QUEUE_ID", "Item counts, agents and timings of a queue.", 1, 0,
 	  cmd_queue_stats, NULL, 0 },
+	{ "queue watch", "QUEUE_ID [--interval MS]",
+	  "Show a queue's progress until it drains (exit 0; Ctrl-C: 130).", 1, O(OPT_INTERVAL),
+	  cli_ops_queue_watch, NULL, 0 },
 	{ "queue pause", "QUEUE_ID", "Stop handing out the queue's items.", 1, 0, cmd_queue_pause, NULL, 0 },
 	{ "queue resume", "QUEUE_ID", "Hand out the queue's items again.", 1, 0, cmd_queue_resume, NULL, 0 },
 	{ "item retry", "ITEM_ID", "Queue a failed or dead item again (queue_items_retry).", 1, 0,
@@ -417,6 +444,9 @@ static const struct cli_cmd commands[] = {
 	  cmd_item_cancel, NULL, 0 },
 	{ "next", "QUEUE_ID [--agent A]", "Claim the next item of a queue (processor_get_next).", 1,
 	  O(OPT_AGENT), cmd_next, NULL, 0 },
+	{ "workers", "[--all] [--seen-within S]",
+	  "Connected workers, their agents and running items (admin).", 0,
+	  O(OPT_ALL) | O(OPT_SEEN_WITHIN), cli_ops_workers, NULL, 0 },
 
 	/* authentication and administration: cli_auth.c */
 	{ "login", "[USERNAME] [--password-stdin]",
@@ -483,6 +513,8 @@ static const struct cli_opt_def opt_defs[] = {
 	{ "--actor", 0, OPT_ACTOR, false }, { "--action", 0, OPT_ACTION, false }, { "--before", 0, OPT_BEFORE, false },
 	{ "--password-stdin", 0, OPT_PASSWORD_STDIN, true },
 	{ "--service-account", 0, OPT_SERVICE_ACCOUNT, true },
+	{ "--interval", 0, OPT_INTERVAL, false }, { "--seen-within", 0, OPT_SEEN_WITHIN, false },
+	{ "--all", 0, OPT_ALL, true },
 	{ NULL, 0, OPT_COUNT, false },
 };
 
@@ -732,7 +764,9 @@ void cli_help(FILE *f)
 		CLI_DEFAULT_URL, CLI_DEFAULT_TIMEOUT_MS);
 	help_action_names(f);
 	fprintf(f, "\nExit status: 0 success, 1 server or connection error, "
-		   "2 usage or argument error.\n");
+		   "2 usage or argument error,\n130 interrupted (Ctrl-C in queue watch).\n"
+		   "\nColor: only on a terminal, never when NO_COLOR is set (non-empty) or "
+		   "TERM=dumb.\n");
 }
 
 static void help_action(FILE *f, const struct action *a)

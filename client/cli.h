@@ -8,7 +8,7 @@
  * read a password (cli_auth.c) keep their secrets out of that JSON.
  * Results print as aligned columns, or as the JSON result with --json.
  * Exit statuses are those of call.h: 0 success, 1 server or connection
- * error, 2 usage error.
+ * error, 2 usage error, 130 SIGINT (queue watch).
  */
 #ifndef FLOW_CLI_H
 #define FLOW_CLI_H

@@ -79,22 +79,6 @@ static bool from_stdin(const struct cli_args *a)
 	return a->opt[OPT_PASSWORD_STDIN] != NULL;
 }
 
-/* A whole number 1..max from option opt, into *out. */
-static int opt_number(struct cli_env *env, const char *opt, const char *v, long max,
-		      json_int_t *out)
-{
-	char *end;
-	long n;
-
-	errno = 0;
-	n = v != NULL && v[0] >= '0' && v[0] <= '9' ? strtol(v, &end, 10) : 0;
-	if (v == NULL || n < 1 || n > max || errno != 0 || *end != '\0')
-		return cli_usage_error(env, "%s: expected a whole number from 1 to %ld, got \"%.40s\"",
-				       opt, max, v ? v : "");
-	*out = (json_int_t)n;
-	return 0;
-}
-
 /* Runs an auth_manager action (args taken); 0 or the reported exit status. */
 static int auth_action(struct cli_env *env, json_t *args, json_t **r)
 {
@@ -558,7 +542,7 @@ int cli_auth_key_create(struct cli_env *env, const struct cli_args *a)
 	int st;
 
 	if (a->opt[OPT_EXPIRES_DAYS] != NULL &&
-	    (st = opt_number(env, "--expires-days", a->opt[OPT_EXPIRES_DAYS], 36500, &days)) != 0)
+	    (st = cli_opt_number(env, "--expires-days", a->opt[OPT_EXPIRES_DAYS], 1, 36500, &days)) != 0)
 		return st;
 	st = auth_action(env,
 			 json_pack("{s:s, s:{s:s, s:s*, s:o?}}", "action", "api_keys_create",
@@ -669,10 +653,10 @@ int cli_auth_audit(struct cli_env *env, const struct cli_args *a)
 	int st;
 
 	if (a->opt[OPT_LIMIT] != NULL &&
-	    (st = opt_number(env, "--limit", a->opt[OPT_LIMIT], 100000, &limit)) != 0)
+	    (st = cli_opt_number(env, "--limit", a->opt[OPT_LIMIT], 1, 100000, &limit)) != 0)
 		return st;
 	if (a->opt[OPT_BEFORE] != NULL &&
-	    (st = opt_number(env, "--before", a->opt[OPT_BEFORE], LONG_MAX, &before)) != 0)
+	    (st = cli_opt_number(env, "--before", a->opt[OPT_BEFORE], 1, LONG_MAX, &before)) != 0)
 		return st;
 	st = auth_action(env,
 			 json_pack("{s:s, s:{s:o?, s:o?, s:s*, s:s*}}", "action", "audit_list",

@@ -2,11 +2,12 @@
  * cli_cmd.h - what flowctl's command files share: the environment a command
  * runs in, its parsed arguments, and the helpers that run a tool call and
  * report errors. cli.c implements the helpers and holds the one command
- * table (parsing, dispatch, help); cli.c and cli_auth.c implement commands.
+ * table (parsing, dispatch, help); cli.c, cli_auth.c and cli_ops.c implement
+ * commands.
  *
  * A command returns the exit status (call.h): 0, 1 (server or connection),
- * 2 (usage). Errors are printed as "flowctl: CODE: message", or as error
- * JSON on stderr with --json.
+ * 2 (usage), 130 (SIGINT, queue watch). Errors are printed as
+ * "flowctl: CODE: message", or as error JSON on stderr with --json.
  */
 #ifndef FLOW_CLI_CMD_H
 #define FLOW_CLI_CMD_H
@@ -38,6 +39,9 @@ enum opt_slot {
 	OPT_BEFORE,
 	OPT_PASSWORD_STDIN,  /* flag */
 	OPT_SERVICE_ACCOUNT, /* flag */
+	OPT_INTERVAL,
+	OPT_SEEN_WITHIN,
+	OPT_ALL, /* flag */
 	OPT_COUNT
 };
 
@@ -68,5 +72,15 @@ int cli_usage_error(const struct cli_env *env, const char *fmt, ...)
 /* Reports an error with a code found by flowctl (exit 1); returns 1. */
 int cli_fail(const struct cli_env *env, int code, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+
+/*
+ * Parses the value v of option opt as a whole number in min..max into
+ * *out; returns 0, or the usage error's exit status after reporting it.
+ */
+int cli_opt_number(const struct cli_env *env, const char *opt, const char *v, long min, long max,
+		   json_int_t *out);
+
+/* A queues_get_stats result as "Title: value" lines (flowctl queue stats). */
+void cli_print_queue_stats(const json_t *stats);
 
 #endif

@@ -12,7 +12,8 @@
  *   (token)     FLOW_TOKEN, FLOW_API_KEY, else the saved login (session.h);
  *               never taken from argv
  *
- * Exit status: 0 success, 1 server or connection error, 2 usage error.
+ * Exit status: 0 success, 1 server or connection error, 2 usage error,
+ * 130 interrupted (SIGINT in queue watch).
  */
 #include <errno.h>
 #include <stdarg.h>

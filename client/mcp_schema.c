@@ -10,7 +10,7 @@
 
 /*
  * The tools `flowctl mcp` offers. auth_manager is deliberately absent:
- * administration (users, API keys, members, audit) is not for AI clients;
+ * administration (users, API keys, members, audit, workers) is not for AI clients;
  * see mcp_schema.h.
  */
 static const struct tool_info {

@@ -59,6 +59,8 @@ static const struct policy policies[] = {
 	{ "flow.v1.WorkerService", NULL, A_WORKER },
 	{ "flow.v1.ProjectManager", "DeleteProject", A_OWNER },
 	{ "flow.v1.ProjectManager", NULL, A_PROJECT },
+	/* every project's workers and items: not for members */
+	{ "flow.v1.FlowManager", "ListWorkers", A_ADMIN },
 	{ "flow.v1.FlowManager", NULL, A_PROJECT },
 };
 

@@ -29,6 +29,7 @@ static const struct service_method methods[] = {
 	{ "CancelItems", h_cancel_items },
 	{ "GetQueueStats", h_get_queue_stats },
 	{ "GetAllQueueStats", h_get_all_queue_stats },
+	{ "ListWorkers", h_list_workers },
 };
 
 const struct service_def flow_service = {

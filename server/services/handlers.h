@@ -59,6 +59,8 @@ HANDLER(h_heartbeat);
 HANDLER(h_worker_complete);
 HANDLER(h_worker_fail);
 HANDLER(h_report);
+/* ... and FlowManager's ListWorkers (admins only) */
+HANDLER(h_list_workers);
 
 /* auth.c (AuthService) */
 HANDLER(h_login);

@@ -1,7 +1,8 @@
 /*
  * workers.c - WorkerService handlers: RegisterWorker, Claim (long poll:
  * FLOW_PARKED while nothing is ready), Heartbeat, Complete, Fail and
- * Report. Validation here, SQL in store/workers.c and store/items.c.
+ * Report; and FlowManager's ListWorkers, the operators' view of them.
+ * Validation here, SQL in store/workers.c and store/items.c.
  *
  * A worker's leases are owned by "worker:<id>"; Complete, Fail and Report
  * are compare-and-set on (status in_progress, that owner, the attempt), so
@@ -12,6 +13,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "flow/v1/flow_manager.pb-c.h"
 #include "flow/v1/worker.pb-c.h"
 #include "services/convert.h"
 #include "services/handlers.h"
@@ -365,6 +367,40 @@ HANDLER(h_report)
 	if (n_todo > 0 && (rv = store_worker_report(r, q->worker_id, todo, n_todo, todo_res)))
 		return rv;
 	waiters_kick_current(applied(res));
+	*out = &res->base;
+	return FLOW_OK;
+}
+
+/* ---- ListWorkers (FlowManager; admins only, see auth.c) ---- */
+
+/* Connected: seen within this many seconds, unless the request says. A
+ * live worker heartbeats every 1-10 s (HEARTBEAT_MIN_MS..MAX_MS). */
+#define LIST_SEEN_DEFAULT_S 60
+#define LIST_SEEN_MAX_S 86400
+#define LIST_LIMIT_DEFAULT 1000
+#define LIST_LIMIT_MAX 10000
+
+HANDLER(h_list_workers)
+{
+	const Flow__V1__ListWorkersRequest *q = (const Flow__V1__ListWorkersRequest *)in;
+	struct store_worker_filter f = { 0 };
+	Flow__V1__ListWorkersResponse *res;
+	int rv;
+
+	if ((rv = int_field(r, "seenWithinS", q->has_seen_within_s, q->seen_within_s, 1,
+			    LIST_SEEN_MAX_S, LIST_SEEN_DEFAULT_S, &f.seen_within_s)) ||
+	    (rv = int_field(r, "limit", q->has_limit, q->limit, 1, LIST_LIMIT_MAX,
+			    LIST_LIMIT_DEFAULT, &f.limit)))
+		return rv;
+	f.include_disconnected = q->has_include_disconnected && q->include_disconnected;
+	res = SERVICE_NEW(r, Flow__V1__ListWorkersResponse,
+			  flow__v1__list_workers_response__descriptor);
+	if (res == NULL)
+		return FLOW_RESOURCE_EXHAUSTED;
+	if ((rv = store_worker_list(r, &f, res)) != FLOW_OK)
+		return rv;
+	res->has_seen_within_s = true;
+	res->seen_within_s = f.seen_within_s;
 	*out = &res->base;
 	return FLOW_OK;
 }

@@ -416,3 +416,153 @@ int store_worker_report(struct flow_req *r, int64_t worker_id, const struct stor
 	PQclear(res);
 	return rv;
 }
+
+/* ---- list (ListWorkers) ---- */
+
+/*
+ * One row per worker and item it runs (item columns NULL for an idle
+ * worker), or one row of NULLs but now_ms when no worker matches. $1: the
+ * connected window in seconds; $2: every worker, not only connected ones;
+ * $3: at most this many workers by id (the caller asks one more than it
+ * returns, to tell truncation). In-progress items are found through the
+ * partial index queue_items_leases.
+ */
+static struct store_stmt st_list = {
+	"worker_list",
+	"WITH w AS (SELECT id, name, agent_ids, capacity, registered_at, last_seen_at,"
+	"            last_seen_at >= now() - make_interval(secs => $1::int) AS connected"
+	"           FROM workers"
+	"           WHERE $2::boolean OR last_seen_at >= now() - make_interval(secs => $1::int)"
+	"           ORDER BY id LIMIT $3::int)"
+	" SELECT n.now_ms, w.id, w.name, to_json(w.agent_ids) AS agent_ids, w.capacity,"
+	"  flow_ms(w.registered_at) AS registered_at, flow_ms(w.last_seen_at) AS last_seen_at,"
+	"  w.connected, i.id AS item_id, i.queue_id, i.ticket_id, i.task_id,"
+	"  coalesce(i.agent_id, 'default') AS agent_id, i.attempt,"
+	"  flow_ms(i.started_at) AS started_at, flow_ms(i.lease_expires_at) AS lease_expires_at"
+	" FROM (SELECT flow_ms(now()) AS now_ms) n LEFT JOIN w ON true"
+	" LEFT JOIN queue_items i"
+	"  ON i.status = 'in_progress' AND i.lease_owner = 'worker:' || w.id"
+	" ORDER BY w.id, i.id",
+	3,
+	0,
+};
+
+/* The worker columns of row `row` as a message in r->arena. */
+static int worker_from_row(struct flow_req *r, const PGresult *res, int row,
+			   Flow__V1__WorkerInfo **out)
+{
+	Flow__V1__WorkerInfo *w = arena_alloc(r->arena, sizeof(*w));
+	int rv;
+
+	if (w == NULL)
+		return req_error(r, FLOW_RESOURCE_EXHAUSTED, "out of memory");
+	flow__v1__worker_info__init(w);
+	w->has_id = w->has_capacity = w->has_registered_at = true;
+	w->has_last_seen_at = w->has_connected = true;
+	w->id = store_i64(res, row, "id");
+	w->name = store_text(r, res, row, "name");
+	w->capacity = store_int(res, row, "capacity");
+	w->registered_at = store_i64(res, row, "registered_at");
+	w->last_seen_at = store_i64(res, row, "last_seen_at");
+	w->connected = store_bool(res, row, "connected");
+	if (w->name == NULL)
+		return req_error(r, FLOW_RESOURCE_EXHAUSTED, "out of memory");
+	rv = store_json_strs(r, res, row, "agent_ids", &w->agent_ids, &w->n_agent_ids);
+	if (rv != FLOW_OK)
+		return rv;
+	*out = w;
+	return FLOW_OK;
+}
+
+/* The item columns of row `row` as a message in r->arena. */
+static int worker_item_from_row(struct flow_req *r, const PGresult *res, int row,
+				Flow__V1__WorkerItem **out)
+{
+	Flow__V1__WorkerItem *it = arena_alloc(r->arena, sizeof(*it));
+
+	if (it == NULL)
+		return req_error(r, FLOW_RESOURCE_EXHAUSTED, "out of memory");
+	flow__v1__worker_item__init(it);
+	it->has_queue_item_id = it->has_queue_id = it->has_ticket_id = true;
+	it->has_attempt = it->has_started_at = it->has_lease_expires_at = true;
+	it->queue_item_id = store_i64(res, row, "item_id");
+	it->queue_id = store_i64(res, row, "queue_id");
+	it->ticket_id = store_i64(res, row, "ticket_id");
+	it->has_task_id = !store_isnull(res, row, "task_id");
+	it->task_id = store_i64(res, row, "task_id");
+	it->agent_id = store_text(r, res, row, "agent_id");
+	it->attempt = store_int(res, row, "attempt");
+	it->started_at = store_i64(res, row, "started_at");
+	it->lease_expires_at = store_i64(res, row, "lease_expires_at");
+	if (it->agent_id == NULL)
+		return req_error(r, FLOW_RESOURCE_EXHAUSTED, "out of memory");
+	*out = it;
+	return FLOW_OK;
+}
+
+/*
+ * Folds the rows of res into out: a worker per new id (at most limit; one
+ * more sets truncated), its items a slice of one array. out->workers must
+ * hold a pointer per row.
+ */
+static int worker_rows(struct flow_req *r, const PGresult *res, int limit,
+		       Flow__V1__ListWorkersResponse *out)
+{
+	int rows = PQntuples(res), rv = FLOW_OK;
+	Flow__V1__WorkerItem **items = arena_alloc(r->arena, sizeof(*items) * ((size_t)rows + 1));
+	Flow__V1__WorkerInfo *w = NULL;
+
+	if (items == NULL)
+		return req_error(r, FLOW_RESOURCE_EXHAUSTED, "out of memory");
+	for (int i = 0; rv == FLOW_OK && i < rows && !store_isnull(res, i, "id"); i++) {
+		if (w == NULL || w->id != store_i64(res, i, "id")) {
+			if (out->n_workers == (size_t)limit) {
+				out->truncated = true;
+				break;
+			}
+			if ((rv = worker_from_row(r, res, i, &w)) != FLOW_OK)
+				break;
+			w->items = items;
+			out->workers[out->n_workers++] = w;
+		}
+		if (!store_isnull(res, i, "item_id") &&
+		    (rv = worker_item_from_row(r, res, i, &w->items[w->n_items])) == FLOW_OK) {
+			w->n_items++;
+			items++;
+		}
+	}
+	return rv;
+}
+
+int store_worker_list(struct flow_req *r, const struct store_worker_filter *f,
+		      Flow__V1__ListWorkersResponse *out)
+{
+	const char *p[3] = { store_p_int(r, f->seen_within_s),
+			     store_p_bool(f->include_disconnected), store_p_int(r, f->limit + 1) };
+	Flow__V1__ListWorkersResponse got = FLOW__V1__LIST_WORKERS_RESPONSE__INIT;
+	PGresult *res;
+	int rv;
+
+	if (p[0] == NULL || p[2] == NULL)
+		return req_error(r, FLOW_RESOURCE_EXHAUSTED, "out of memory");
+	if ((rv = store_exec(r, &st_list, p, &res)) != FLOW_OK)
+		return rv;
+	got.workers = arena_alloc(r->arena, sizeof(*got.workers) * ((size_t)PQntuples(res) + 1));
+	if (got.workers == NULL)
+		rv = req_error(r, FLOW_RESOURCE_EXHAUSTED, "out of memory");
+	else if (PQntuples(res) == 0)
+		rv = req_error(r, FLOW_INTERNAL, "worker list returned no row");
+	if (rv == FLOW_OK) {
+		got.now = store_i64(res, 0, "now_ms");
+		rv = worker_rows(r, res, f->limit, &got);
+	}
+	PQclear(res);
+	if (rv != FLOW_OK)
+		return rv;
+	out->workers = got.workers;
+	out->n_workers = got.n_workers;
+	out->has_now = out->has_truncated = true;
+	out->now = got.now;
+	out->truncated = got.truncated;
+	return FLOW_OK;
+}

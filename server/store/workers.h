@@ -1,7 +1,8 @@
 /*
  * workers.h - the worker path of the queue engine (store_worker_ prefix):
  * registration, claims of several items with their context, batched
- * heartbeats and batched outcomes. The plpgsql functions are in
+ * heartbeats and batched outcomes, and the operators' list of workers with
+ * the items they run. The plpgsql functions are in
  * migrations/0004_queue_engine.sql.
  *
  * A worker's leases are owned by "worker:<id>" (store_worker_owner). Every
@@ -13,9 +14,11 @@
 #ifndef FLOW_STORE_WORKERS_H
 #define FLOW_STORE_WORKERS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
+#include "flow/v1/flow_manager.pb-c.h"
 #include "flow/v1/worker.pb-c.h"
 #include "req.h"
 #include "store/items.h"
@@ -69,5 +72,20 @@ int store_worker_heartbeat(struct flow_req *r, int64_t worker_id, Flow__V1__Held
  */
 int store_worker_report(struct flow_req *r, int64_t worker_id, const struct store_outcome *o,
 			size_t n, Flow__V1__OutcomeResult *const *res);
+
+/* What ListWorkers asks for (checked by the service layer). */
+struct store_worker_filter {
+	int seen_within_s;	   /* connected: seen within this many seconds (> 0) */
+	bool include_disconnected; /* else only the connected ones */
+	int limit;		   /* at most this many workers, by id (> 0) */
+};
+
+/*
+ * The workers matching f, by id, each with the items in progress under its
+ * lease (by id), in one statement. Fills out's workers, now (the database
+ * clock, epoch ms) and truncated (more than f->limit matched); arena arrays.
+ */
+int store_worker_list(struct flow_req *r, const struct store_worker_filter *f,
+		      Flow__V1__ListWorkersResponse *out);
 
 #endif

@@ -224,6 +224,34 @@ static void test_roles(void **state)
 			 1);
 }
 
+/* ListWorkers shows every project's workers and items: admins only, though
+ * the rest of FlowManager is open to members. */
+static void test_list_workers_admin_only(void **state)
+{
+	Flow__V1__ListWorkersRequest lw = FLOW__V1__LIST_WORKERS_REQUEST__INIT;
+	Flow__V1__GetQueueStatsRequest qs = FLOW__V1__GET_QUEUE_STATS_REQUEST__INIT;
+	char adm[2048], bob[2048], wrk[2048];
+
+	token_for(admin_id, "admin", 0, adm, sizeof(adm), NULL);
+	token_for(bob_id, "member", 0, bob, sizeof(bob), NULL);
+	token_for(worker_id, "worker", 0, wrk, sizeof(wrk), NULL);
+	qs.has_queue_id = 1;
+	qs.queue_id = bob_queue;
+
+	assert_int_equal(guard("/flow.v1.FlowManager/ListWorkers", adm, &lw.base), FLOW_OK);
+	assert_int_equal(guard("/flow.v1.FlowManager/GetQueueStats", bob, &qs.base), FLOW_OK);
+	assert_int_equal(guard("/flow.v1.FlowManager/ListWorkers", bob, &lw.base),
+			 FLOW_PERMISSION_DENIED);
+	assert_string_equal(ts_r->message, "ListWorkers is for admins only");
+	assert_int_equal(guard("/flow.v1.FlowManager/ListWorkers", wrk, &lw.base),
+			 FLOW_PERMISSION_DENIED);
+	assert_string_equal(ts_r->message, "ListWorkers is for admins only");
+	assert_int_equal(ts_sql_i64(ts_r, "SELECT count(*) FROM audit_events"
+					  " WHERE action = 'permission.denied' AND actor = 'bob'"
+					  " AND target = '/flow.v1.FlowManager/ListWorkers'", 0),
+			 1);
+}
+
 static void test_worker_scope(void **state)
 {
 	Flow__V1__HeartbeatRequest hb = FLOW__V1__HEARTBEAT_REQUEST__INIT;
@@ -458,6 +486,7 @@ int main(void)
 		cmocka_unit_test_setup(test_public_and_missing_token, ts_test_reset),
 		cmocka_unit_test_setup(test_bad_tokens, ts_test_reset),
 		cmocka_unit_test_setup(test_roles, ts_test_reset),
+		cmocka_unit_test_setup(test_list_workers_admin_only, ts_test_reset),
 		cmocka_unit_test_setup(test_worker_scope, ts_test_reset),
 		cmocka_unit_test_setup(test_member_scope, ts_test_reset),
 		cmocka_unit_test_setup(test_revocation, ts_test_reset),
