@@ -7,6 +7,7 @@
 
 #include "auth/auth.h"
 #include "cfgtab.h"
+#include "http.h"
 #include "log.h"
 #include "settings.h"
 
@@ -18,6 +19,9 @@ static const struct cfgtab_setting settings[] = {
 	  "PostgreSQL connection (libpq URI or key=value string); required" },
 	{ "listen", "FLOW_LISTEN", CFGTAB_STR, STR(listen), "tcp://127.0.0.1:7600", 0, 0, NULL,
 	  "RPC listen URLs, comma-separated (ipc://PATH, tcp://HOST:PORT)" },
+	{ "http-listen", "FLOW_HTTP_LISTEN", CFGTAB_STR, STR(http_listen), "", 0, 0, NULL,
+	  "HOST:PORT serving /healthz, /readyz and /metrics over HTTP without credentials "
+	  "(e.g. 127.0.0.1:9464, [::1]:9464); empty: off" },
 	{ "threads", "FLOW_THREADS", CFGTAB_LONG, NUM(threads), "4", 1, 256, NULL,
 	  "service threads, each with its own database connection" },
 	{ "contexts", "FLOW_CONTEXTS", CFGTAB_LONG, NUM(contexts), "1024", 1, 65536, NULL,
@@ -113,6 +117,47 @@ static const struct cfgtab table = {
 	sizeof(switches) / sizeof(switches[0]),
 };
 
+/* The port of a tcp:// or tls+tcp:// RPC URL, else 0. */
+static long rpc_port(const char *url)
+{
+	const char *colon = strrchr(url, ':');
+	char *end;
+	long port;
+
+	if (strstr(url, "tcp") == NULL || strncmp(url, "ipc://", 6) == 0 || colon == NULL)
+		return 0;
+	port = strtol(colon + 1, &end, 10);
+	return *end == '\0' ? port : 0;
+}
+
+/* --http-listen: empty, or HOST:PORT on a port no RPC listener uses. */
+static int check_http_listen(const struct config *cfg, char *err, size_t errlen)
+{
+	char url[300], buf[1024];
+	const char *urls[CONFIG_MAX_LISTEN];
+	int port, n;
+
+	if (cfg->http_listen[0] == '\0')
+		return 0;
+	if (http_listen_url(cfg->http_listen, url, sizeof(url), &port) != 0) {
+		snprintf(err, errlen,
+			 "--http-listen (FLOW_HTTP_LISTEN) must be HOST:PORT, e.g. 127.0.0.1:9464, "
+			 "[::1]:9464 or 0.0.0.0:9464; got \"%s\"",
+			 cfg->http_listen);
+		return -1;
+	}
+	n = config_listen_urls(cfg, buf, sizeof(buf), urls);
+	for (int i = 0; i < n; i++)
+		if (rpc_port(urls[i]) == port) {
+			snprintf(err, errlen,
+				 "--http-listen (FLOW_HTTP_LISTEN) must use a port of its own, not %d "
+				 "of the RPC listener %s (--listen)",
+				 port, urls[i]);
+			return -1;
+		}
+	return 0;
+}
+
 int config_load(struct config *cfg, int argc, char **argv, char *err, size_t errlen)
 {
 	char buf[1024];
@@ -133,7 +178,7 @@ int config_load(struct config *cfg, int argc, char **argv, char *err, size_t err
 			 CONFIG_MAX_LISTEN);
 		return -1;
 	}
-	return 0;
+	return check_http_listen(cfg, err, errlen);
 }
 
 int config_listen_urls(const struct config *cfg, char *buf, size_t len,

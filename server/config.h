@@ -19,6 +19,7 @@
 struct config {
 	char db_url[1024];
 	char listen[1024]; /* comma-separated URLs */
+	char http_listen[256]; /* HOST:PORT of /healthz /readyz /metrics; "": off */
 	long threads;
 	long contexts;
 	long max_message;

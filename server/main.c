@@ -15,7 +15,9 @@
 #include "config.h"
 #include "jobs/rescuer.h"
 #include "dispatch.h"
+#include "http.h"
 #include "log.h"
+#include "metrics.h"
 #include "rpc_server.h"
 #include "security.h"
 #include "status.h"
@@ -142,8 +144,15 @@ static int run(const struct config *cfg)
 			    (uint32_t)cfg->max_deadline_ms },
 		.tls = { cfg->tls_cert, cfg->tls_key, cfg->tls_client_ca, NULL },
 	};
+	struct http_opts ho = {
+		.listen = cfg->http_listen,
+		.db_conninfo = cfg->db_url,
+		.version = FLOWD_VERSION,
+		.pool_size = (int)cfg->threads,
+	};
 	rpc_server *srv;
 	struct rescuer *rs = NULL;
+	http_server *hs = NULL;
 	sigset_t set;
 	int sig;
 
@@ -152,6 +161,7 @@ static int run(const struct config *cfg)
 	sigaddset(&set, SIGTERM);
 	pthread_sigmask(SIG_BLOCK, &set, NULL); /* before any thread starts */
 	signal(SIGPIPE, SIG_IGN);
+	metrics_init();
 	if (rpc_server_start(&o, &srv, err, sizeof(err)) != FLOW_OK) {
 		log_error("rpc.start_failed", "%s", err);
 		return 1;
@@ -161,13 +171,21 @@ static int run(const struct config *cfg)
 		rpc_server_stop(srv, 0);
 		return 1;
 	}
+	if (cfg->http_listen[0] != '\0' && http_start(&ho, &hs, err, sizeof(err)) != FLOW_OK) {
+		log_error("http.start_failed", "%s", err);
+		rescuer_stop(rs);
+		rpc_server_stop(srv, 0);
+		return 1;
+	}
 	log_info("flowd.ready", "flowd %s ready (%ld service threads)", FLOWD_VERSION,
 		 cfg->threads);
 	sigwait(&set, &sig);
 	log_info("flowd.stopping", "received %s; finishing in-flight requests (up to %ld ms)",
 		 sig == SIGTERM ? "SIGTERM" : "SIGINT", cfg->shutdown_grace_ms);
+	http_draining(hs); /* /readyz: 503 while requests finish; /healthz still 200 */
 	rescuer_stop(rs);
 	rpc_server_stop(srv, (int)cfg->shutdown_grace_ms);
+	http_stop(hs);
 	log_info("flowd.stopped", "stopped");
 	return 0;
 }

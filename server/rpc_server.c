@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <arpa/inet.h>
 
@@ -15,6 +16,7 @@
 
 #include "arena.h"
 #include "log.h"
+#include "metrics.h"
 #include "status.h"
 #include "settings.h"
 #include "store/store.h"
@@ -31,6 +33,12 @@ struct rpc_ctx {
 	int64_t received_ms; /* monotonic ms the request arrived */
 	struct waiter_node wnode; /* while parked */
 	bool was_parked;          /* handled again after a wake-up */
+	/* for the metrics (metrics.h); times are CLOCK_MONOTONIC microseconds */
+	int64_t arrived_us;      /* the request arrived */
+	int64_t queued_us;       /* it was last queued for a service thread */
+	int64_t park_us;         /* it was last parked */
+	int64_t parked_total_us; /* time parked so far: not counted as handling */
+	int method;              /* metrics_method() of the request, once known */
 	struct rpc_ctx *next;
 };
 
@@ -54,8 +62,24 @@ struct rpc_server {
 	atomic_bool closing; /* contexts are not re-armed */
 };
 
+/* CLOCK_MONOTONIC in microseconds, for the metrics. */
+static int64_t now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* A request's time so far, parked time excluded. */
+static int64_t handling_us(const struct rpc_ctx *c)
+{
+	return now_us() - c->arrived_us - c->parked_total_us;
+}
+
 static void enqueue(rpc_server *s, struct rpc_ctx *c)
 {
+	c->queued_us = now_us();
 	pthread_mutex_lock(&s->mu);
 	c->state = CTX_QUEUED;
 	c->next = NULL;
@@ -83,7 +107,10 @@ static void ctx_cb(void *arg)
 			return;
 		}
 		c->msg = nng_aio_get_msg(c->aio);
-		c->received_ms = req_now_ms();
+		c->arrived_us = now_us(); /* CLOCK_MONOTONIC, as req_now_ms() */
+		c->received_ms = c->arrived_us / 1000;
+		c->parked_total_us = 0;
+		c->method = METRICS_METHOD_UNKNOWN;
 		enqueue(c->srv, c);
 		return;
 	case CTX_SEND:
@@ -137,6 +164,7 @@ static bool caller_connected(nng_msg *msg)
  * stopped while its Claim was parked): no item must be claimed for it. */
 static void drop_request(struct rpc_ctx *c)
 {
+	metrics_rpc(c->method, FLOW_CANCELLED, handling_us(c));
 	nng_msg_free(c->msg);
 	c->msg = NULL;
 	c->was_parked = false;
@@ -164,8 +192,11 @@ static void pipe_gone(nng_pipe p, nng_pipe_ev ev, void *arg)
 		       nng_pipe_id(nng_msg_get_pipe(c->msg)) == nng_pipe_id(p) &&
 		       waiters_unpark(s->waiters, &c->wnode);
 		pthread_mutex_unlock(&s->mu);
-		if (mine)
+		if (mine) {
+			c->parked_total_us += now_us() - c->park_us;
+			metrics_parked(-1);
 			drop_request(c);
+		}
 	}
 }
 
@@ -174,6 +205,8 @@ static void ctx_wake(struct waiter_node *node, void *arg)
 {
 	struct rpc_ctx *c = (struct rpc_ctx *)((char *)node - offsetof(struct rpc_ctx, wnode));
 
+	c->parked_total_us += now_us() - c->park_us;
+	metrics_parked(-1);
 	enqueue(arg, c);
 }
 
@@ -188,6 +221,8 @@ static void park(rpc_server *s, struct rpc_ctx *c, int64_t until_ms)
 	pthread_mutex_lock(&s->mu);
 	if (s->waiters != NULL) {
 		c->state = CTX_PARKED;
+		c->park_us = now_us(); /* before it is on the list: a wake-up may come at once */
+		metrics_parked(1);
 		waiters_park(s->waiters, &c->wnode); /* lock order: s->mu, then the list's */
 		parked = true;
 	}
@@ -225,12 +260,26 @@ static void peer_text(nng_msg *msg, char *out, size_t len)
 	}
 }
 
+/* Opens the service thread's connection unless it has one. */
+static void open_db(rpc_server *s, struct flow_req *r)
+{
+	char err[256];
+
+	if (r->db != NULL)
+		return;
+	if (store_open(s->conninfo, &r->db, err, sizeof(err)) != FLOW_OK) {
+		log_warn("db.unavailable", "%s", err);
+		r->db = NULL;
+		return;
+	}
+	metrics_pool_open(1);
+}
+
 static void handle(rpc_server *s, struct flow_req *r, struct rpc_ctx *c)
 {
 	void *reply = NULL;
 	size_t reply_len = 0;
-	char err[256];
-	int rv;
+	int rv, busy;
 
 	if (c->was_parked && !caller_connected(c->msg)) {
 		log_debug("rpc.caller_gone", "dropping a parked request: its caller disconnected");
@@ -238,10 +287,10 @@ static void handle(rpc_server *s, struct flow_req *r, struct rpc_ctx *c)
 		return;
 	}
 	arena_reset(r->arena);
-	if (r->db == NULL && store_open(s->conninfo, &r->db, err, sizeof(err)) != FLOW_OK) {
-		log_warn("db.unavailable", "%s", err);
-		r->db = NULL;
-	}
+	open_db(s, r);
+	busy = r->db != NULL; /* the connection is in use until the reply */
+	if (busy)
+		metrics_pool_busy(1);
 	/* Without a connection dispatch still answers: the store says UNAVAILABLE. */
 	pthread_mutex_lock(&s->mu);
 	r->no_park = s->no_park;
@@ -250,12 +299,16 @@ static void handle(rpc_server *s, struct flow_req *r, struct rpc_ctx *c)
 	peer_text(c->msg, r->peer, sizeof(r->peer));
 	rv = dispatch_handle(r, &s->limits, nng_msg_body(c->msg), nng_msg_len(c->msg), &reply,
 			     &reply_len);
+	c->method = metrics_method(r->method);
+	if (busy)
+		metrics_pool_busy(-1);
 	if (rv == FLOW_PARKED) {
 		park(s, c, r->park_until_ms);
 		return;
 	}
 	if (r->secret) /* the reply is copied into the request's message */
 		explicit_bzero(nng_msg_body(c->msg), nng_msg_len(c->msg));
+	metrics_rpc(c->method, reply != NULL ? rv : FLOW_RESOURCE_EXHAUSTED, handling_us(c));
 	send_reply(c, reply, reply_len);
 	if (r->secret)
 		arena_wipe(r->arena);
@@ -275,6 +328,8 @@ static struct rpc_ctx *next_job(rpc_server *s)
 			s->tail = NULL;
 	}
 	pthread_mutex_unlock(&s->mu);
+	if (c != NULL)
+		metrics_pool_wait(now_us() - c->queued_us);
 	return c;
 }
 
@@ -297,12 +352,15 @@ static void *service_thread(void *arg)
 		if (r.arena == NULL)
 			r.arena = arena_new(64 * 1024);
 		if (r.arena == NULL) {
+			metrics_rpc(METRICS_METHOD_UNKNOWN, FLOW_RESOURCE_EXHAUSTED, handling_us(c));
 			send_reply(c, NULL, 0);
 		} else {
 			handle(s, &r, c);
 		}
 		job_done(s);
 	}
+	if (r.db != NULL)
+		metrics_pool_open(-1);
 	store_close(r.db);
 	arena_free(r.arena);
 	return NULL;

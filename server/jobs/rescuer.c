@@ -11,6 +11,7 @@
 
 #include "arena.h"
 #include "log.h"
+#include "metrics.h"
 #include "settings.h"
 #include "status.h"
 #include "store/store.h"
@@ -129,6 +130,7 @@ static void pass(struct rescuer *rs, struct flow_req *r, bool *down)
 	}
 	rv = rescuer_run_once(r, &p);
 	log_pass(&p);
+	metrics_leases_expired(p.requeued + p.dead);
 	if (rv == FLOW_UNAVAILABLE) {
 		if (!*down)
 			log_warn("rescuer.db", "database unavailable; retrying every %d ms",

@@ -11,7 +11,8 @@
  *  - removes revoked access tokens past their expiry and refresh tokens
  *    expired more than a day ago (store_auth_cleanup);
  * each in batches, until nothing is left or a pass's budget is spent, and
- * logs what it did. It has its own database connection; while the database
+ * logs what it did. Expired leases are also counted in the metrics
+ * (flowd_leases_expired_total, metrics.h). It has its own database connection; while the database
  * is unreachable it logs once and retries every interval. Every statement
  * skips rows other transactions hold (FOR UPDATE SKIP LOCKED), so every
  * flowd process may run a rescuer against the same database.
