@@ -15,6 +15,9 @@
 #define NUM(f) CFGTAB_FIELD_LONG(struct config, f)
 
 static const struct cfgtab_setting settings[] = {
+	{ "config", "FLOW_CONFIG", CFGTAB_STR, STR(config), "", 0, 0, NULL,
+	  "settings file: NAME=value lines (an .env file), read before the environment; "
+	  "SIGHUP re-reads its log settings" },
 	{ "db", "FLOW_DB_URL", CFGTAB_STR, STR(db_url), "", 0, 0, NULL,
 	  "PostgreSQL connection (libpq URI or key=value string); required" },
 	{ "listen", "FLOW_LISTEN", CFGTAB_STR, STR(listen), "tcp://127.0.0.1:7600", 0, 0, NULL,
@@ -94,7 +97,7 @@ static const struct cfgtab_setting settings[] = {
 	{ "admin-user", "FLOW_ADMIN_USER", CFGTAB_STR, STR(admin_user), "admin", 0, 0, NULL,
 	  "name of the first admin, created from FLOW_ADMIN_PASSWORD or --create-admin" },
 	{ "log-level", "FLOW_LOG_LEVEL", CFGTAB_ENUM, STR(log_level), "info", 0, 0,
-	  "debug|info|warn|error", "log level" },
+	  "debug|info|warn|error", "log level (SIGHUP: re-read from --config, else toggle debug)" },
 	{ "log-format", "FLOW_LOG_FORMAT", CFGTAB_ENUM, STR(log_format), "text", 0, 0, "text|json",
 	  "log line format" },
 };

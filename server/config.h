@@ -17,6 +17,7 @@
 #define CONFIG_MAX_LISTEN 8
 
 struct config {
+	char config[1024]; /* settings file ("": none) */
 	char db_url[1024];
 	char listen[1024]; /* comma-separated URLs */
 	char http_listen[256]; /* HOST:PORT of /healthz /readyz /metrics; "": off */

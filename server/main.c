@@ -129,7 +129,39 @@ static int create_admin_from_stdin(const struct config *cfg)
 	return rv == 0 ? 0 : 1;
 }
 
-static int run(const struct config *cfg)
+/*
+ * SIGHUP: with a settings file (--config), the settings are loaded again
+ * (file, environment, flags) and the log level and format applied; other
+ * settings need a restart. Without one, logging switches between the
+ * configured level and debug.
+ */
+static void reload(const struct config *cfg, int argc, char **argv)
+{
+	static struct config fresh;
+	enum log_level to;
+	char err[512];
+
+	if (cfg->config[0] == '\0') {
+		to = (enum log_level)log_level_parse(cfg->log_level);
+		if (!log_enabled(LOG_DEBUG))
+			to = LOG_DEBUG;
+		else if (to == LOG_DEBUG)
+			to = LOG_INFO;
+		log_set_level(to);
+		log_warn("flowd.log_level", "SIGHUP: log level is now %s", log_level_name(to));
+		return;
+	}
+	if (config_load(&fresh, argc, argv, err, sizeof(err)) != 0) {
+		log_warn("flowd.reload_failed", "SIGHUP: settings not reloaded: %s", err);
+		return;
+	}
+	log_set_level((enum log_level)log_level_parse(fresh.log_level));
+	log_set_json(strcmp(fresh.log_format, "json") == 0);
+	log_info("flowd.reload", "SIGHUP: settings reloaded from %s: log level %s, format %s",
+		 fresh.config, fresh.log_level, fresh.log_format);
+}
+
+static int run(const struct config *cfg, int argc, char **argv)
 {
 	char buf[1024], err[512];
 	const char *urls[CONFIG_MAX_LISTEN];
@@ -154,11 +186,12 @@ static int run(const struct config *cfg)
 	struct rescuer *rs = NULL;
 	http_server *hs = NULL;
 	sigset_t set;
-	int sig;
+	int sig = 0;
 
 	sigemptyset(&set);
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &set, NULL); /* before any thread starts */
 	signal(SIGPIPE, SIG_IGN);
 	metrics_init();
@@ -179,7 +212,9 @@ static int run(const struct config *cfg)
 	}
 	log_info("flowd.ready", "flowd %s ready (%ld service threads)", FLOWD_VERSION,
 		 cfg->threads);
-	sigwait(&set, &sig);
+	while (sigwait(&set, &sig) != 0 || sig == SIGHUP)
+		if (sig == SIGHUP)
+			reload(cfg, argc, argv);
 	log_info("flowd.stopping", "received %s; finishing in-flight requests (up to %ld ms)",
 		 sig == SIGTERM ? "SIGTERM" : "SIGINT", cfg->shutdown_grace_ms);
 	http_draining(hs); /* /readyz: 503 while requests finish; /healthz still 200 */
@@ -235,7 +270,7 @@ int main(int argc, char **argv)
 	if (create_admin(&cfg, pw, true) != 0)
 		return 1;
 	security_scrub_env("FLOW_ADMIN_PASSWORD"); /* not kept any longer than needed */
-	rv = run(&cfg);
+	rv = run(&cfg, argc, argv);
 	auth_shutdown();
 	return rv;
 }
