@@ -8,6 +8,9 @@
 #
 # Node.js (>= 18) and npm are installed from Debian only when none is on PATH.
 #
+# docker-compose (Debian's, 1.29) only validates deploy/docker-compose.yml in
+# the e2e.deploy test (`docker-compose config`); nothing runs containers.
+#
 # Installing "postgresql" on Debian creates (and may start) a default cluster
 # 15/main on port 5432; nothing in flowd's tests uses it (see scripts/pg.sh).
 set -euo pipefail
@@ -31,6 +34,7 @@ PKGS=(
 	postgresql
 	postgresql-client
 	ca-certificates
+	docker-compose
 )
 
 if [[ ${FLOW_SKIP_DEPS:-0} == 1 ]]; then

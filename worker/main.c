@@ -1,7 +1,7 @@
 /*
  * flow-worker - pulls queue items from flowd and runs the agent each names.
  *
- *   flow-worker --url tcp://flowd:7600 --agents /etc/flow/agents.conf --concurrency 4
+ *   flow-worker --url tcp://flowd:7600 --agents /etc/flowd/agents.conf --concurrency 4
  *
  * Settings: config.h (flow-worker --help). Signals: SIGTERM/SIGINT stop
  * gracefully (a second one stops running agents at once), SIGHUP re-reads
