@@ -14,14 +14,17 @@
 #
 # It is tuned for speed, NOT durability: fsync, synchronous_commit and
 # full_page_writes are off, so a machine crash can corrupt it. Never point
-# this script at data you want to keep.
+# this script at data you want to keep. PG_DURABLE=1 (read when the cluster
+# is created) keeps PostgreSQL's default durability settings instead (fsync,
+# synchronous_commit and full_page_writes on), for benchmarks.
 #
 # As root, the cluster is created and run as the "postgres" OS user (initdb
 # refuses root). If that user cannot reach DIR (e.g. DIR below /root) or DIR
 # is too long for a unix socket path, data and socket live in a private
 # directory under /tmp instead, recorded in DIR/rundir; DIR/url stays valid.
 #
-# Environment: PG_BINDIR overrides where initdb/pg_ctl are looked up.
+# Environment: PG_BINDIR overrides where initdb/pg_ctl are looked up;
+# PG_DURABLE=1, see above.
 set -euo pipefail
 
 PROG=${0##*/}
@@ -144,6 +147,19 @@ init_cluster()
 		-E UTF8 --locale=C --no-sync >"$dir/initdb.log" 2>&1; then
 		cat "$dir/initdb.log" >&2
 		die "initdb failed in $run/data"
+	fi
+	if [[ ${PG_DURABLE:-0} == 1 ]]; then
+		cat >>"$run/data/postgresql.conf" <<-EOF
+
+			# Added by scripts/pg.sh (PG_DURABLE=1): a throwaway server with
+			# PostgreSQL's default durability (fsync, synchronous_commit on).
+			listen_addresses = '127.0.0.1'
+			unix_socket_directories = '$run'
+			max_connections = 300
+			log_min_messages = warning
+			include_if_exists = 'flowd_port.conf'
+		EOF
+		return 0
 	fi
 	cat >>"$run/data/postgresql.conf" <<-EOF
 
