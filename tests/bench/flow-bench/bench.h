@@ -223,6 +223,8 @@ struct drain_result {
 	double flowd_cpu_us, pg_cpu_us, worker_cpu_us; /* per item */
 	double secs;
 	double history_s; /* growth: inserting and vacuuming the history */
+	bool timed_out;	  /* the queue was not empty after --timeout */
+	long done;	  /* items completed (all of them unless timed_out) */
 	long items;
 };
 struct drain_params {

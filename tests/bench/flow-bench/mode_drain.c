@@ -46,7 +46,8 @@ static long long workers_cpu(struct env *e)
 	return sum;
 }
 
-/* Waits until no item of the queue is queued or in progress. */
+/* Waits until no item of the queue is queued or in progress: 0, or 1 after
+ * --timeout (a result: the rates are then over that time), -1 on errors. */
 static int wait_empty(struct env *e, const struct seed *s)
 {
 	char q[32];
@@ -73,7 +74,7 @@ static int wait_empty(struct env *e, const struct seed *s)
 			if (last_check - start > (double)opt.timeout_s) {
 				fprintf(stderr, "flow-bench: the queue was not empty after %ld s\n",
 					opt.timeout_s);
-				return -1;
+				return 1;
 			}
 		}
 		stats_sleep_ms(10);
@@ -107,7 +108,8 @@ static int check_items(struct env *e, const struct seed *s, long long first_id,
 	span = strtod(PQgetvalue(res, 0, 1), NULL);
 	PQclear(res);
 	r->db_items_per_s = span > 0 ? (double)done / span : 0;
-	if (done != s->items) {
+	r->done = done;
+	if (done != s->items && !r->timed_out) {
 		fprintf(stderr, "flow-bench: %ld of %ld items completed\n", done, s->items);
 		return -1;
 	}
@@ -121,6 +123,7 @@ static int drain_once(struct env *e, struct seed *s, const struct drain_params *
 	struct cpu_mark a, b;
 	long long first_id, wcpu;
 	double enq_s, t0, t1;
+	int rv;
 
 	memset(r, 0, sizeof(*r));
 	if (env_sql_long(e, "SELECT coalesce(max(id), 0) FROM queue_items", &first_id) != 0 ||
@@ -146,10 +149,11 @@ static int drain_once(struct env *e, struct seed *s, const struct drain_params *
 	for (long i = 0; i < p->workers; i++)
 		if (env_worker_start(e, (int)(i % e->n_flowd), NULL, p->concurrency) < 0)
 			return -1;
-	if (wait_empty(e, s) != 0) {
+	if ((rv = wait_empty(e, s)) < 0) {
 		env_dump_logs(e);
 		return -1;
 	}
+	r->timed_out = rv == 1;
 	t1 = stats_mono_s();
 	cpu_mark(e, &b);
 	wcpu = workers_cpu(e);
@@ -169,8 +173,20 @@ static int drain_once(struct env *e, struct seed *s, const struct drain_params *
 	r->worker_cpu_us = (double)wcpu / (double)s->items;
 	if (env_workers_stop(e) != 0)
 		report_note("%s: a worker did not stop cleanly", p->tag);
-	report_note("%s: drained in %.2f s", p->tag, r->secs);
-	return check_items(e, s, first_id, r);
+	report_note("%s: %s in %.2f s", p->tag, r->timed_out ? "stopped (timeout)" : "drained",
+		    r->secs);
+	if (check_items(e, s, first_id, r) != 0)
+		return -1;
+	if (r->timed_out) {
+		/* the rates over the time it ran */
+		r->items_per_s = (double)r->done / r->secs;
+		r->cpu_us_per_item *= (double)s->items / (double)(r->done ? r->done : 1);
+		r->cpu_us_per_item_net *= (double)s->items / (double)(r->done ? r->done : 1);
+		r->flowd_cpu_us *= (double)s->items / (double)(r->done ? r->done : 1);
+		r->pg_cpu_us *= (double)s->items / (double)(r->done ? r->done : 1);
+		r->worker_cpu_us *= (double)s->items / (double)(r->done ? r->done : 1);
+	}
+	return 0;
 }
 
 int drain_run(const struct drain_params *p, struct drain_result r[2])
@@ -216,6 +232,16 @@ static void print_drain(const char *mode, const char *suffix, const struct drain
 {
 	char name[96];
 
+	if (r->timed_out) {
+		char note[160];
+
+		snprintf(name, sizeof(name), "completed_items%s", suffix);
+		snprintf(note, sizeof(note),
+			 "TIMEOUT: %ld of %ld completed within --timeout %ld s; the figures "
+			 "below are over that time",
+			 r->done, r->items, opt.timeout_s);
+		report_figure(mode, name, (double)r->done, "items", note, -1);
+	}
 	snprintf(name, sizeof(name), "enqueue_items_per_s%s", suffix);
 	report_figure(mode, name, r->enqueue_items_per_s, "items/s", "EnqueueTicket, 1 client", -1);
 	snprintf(name, sizeof(name), "items_per_s%s", suffix);
@@ -276,7 +302,9 @@ int mode_scale(void)
 			return -1;
 		ctx(r[i][0].items, p.workers, p.concurrency);
 		snprintf(name, sizeof(name), "items_per_s_w%ld", opt.scale_w[i]);
-		report_figure("scale", name, r[i][0].items_per_s, "items/s", NULL, -1);
+		report_figure("scale", name, r[i][0].items_per_s, "items/s",
+			      r[i][0].timed_out ? "TIMEOUT: over --timeout, queue not empty" : NULL,
+			      -1);
 		snprintf(name, sizeof(name), "cpu_us_per_item_w%ld", opt.scale_w[i]);
 		report_figure("scale", name, r[i][0].cpu_us_per_item, "us", NULL, -1);
 		snprintf(name, sizeof(name), "background_busy_pct_w%ld", opt.scale_w[i]);
@@ -346,7 +374,8 @@ int mode_growth(void)
 	report_figure("growth", "items_per_s_empty_history", r[0].items_per_s, "items/s", NULL, -1);
 	report_figure("growth", "history_insert_s", r[1].history_s, "s",
 		      "SQL insert with triggers off, then VACUUM ANALYZE", -1);
-	report_figure("growth", "items_per_s_with_history", r[1].items_per_s, "items/s", NULL, -1);
+	report_figure("growth", "items_per_s_with_history", r[1].items_per_s, "items/s",
+		      r[1].timed_out ? "TIMEOUT: over --timeout, queue not empty" : NULL, -1);
 	report_figure("growth", "items_per_s_db_empty_history", r[0].db_items_per_s, "items/s",
 		      NULL, -1);
 	report_figure("growth", "items_per_s_db_with_history", r[1].db_items_per_s, "items/s", NULL,

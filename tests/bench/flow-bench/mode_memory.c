@@ -37,7 +37,11 @@ static atomic_bool callers_stop;
 static void *caller_main(void *arg)
 {
 	struct caller *c = arg;
-	struct rpc_client_opts o = { .deadline_ms = 45000, .token = c->e->worker_key };
+	/* dial in the background: 200 callers connecting at once may overflow
+	 * the listen backlog, and nng then simply dials again */
+	struct rpc_client_opts o = { .deadline_ms = 45000,
+				     .token = c->e->worker_key,
+				     .background_dial = true };
 	Flow__V1__RegisterWorkerRequest reg = FLOW__V1__REGISTER_WORKER_REQUEST__INIT;
 	Flow__V1__RegisterWorkerResponse *rr = NULL;
 	char name[32], *agents[] = { "noop" };
@@ -46,6 +50,7 @@ static void *caller_main(void *arg)
 	int64_t id;
 
 	if (rpc_client_open(c->e->flowd[0].url, &o, &rc, &st) != FLOW_OK) {
+		fprintf(stderr, "flow-bench: idle caller %d: %s\n", c->idx, st.message);
 		atomic_fetch_add(&callers_failed, 1);
 		return NULL;
 	}
@@ -95,8 +100,10 @@ static long connected_workers(struct env *e)
 	q.has_limit = 1;
 	q.limit = 10000;
 	if (env_call(e, 0, "/flow.v1.FlowManager/ListWorkers", &q.base, (ProtobufCMessage **)&r,
-		     &st) != FLOW_OK)
+		     &st) != FLOW_OK) {
+		fprintf(stderr, "flow-bench: ListWorkers: %s\n", st.message);
 		return -1;
+	}
 	for (size_t i = 0; i < r->n_workers; i++)
 		n += r->workers[i]->connected;
 	protobuf_c_message_free_unpacked(&r->base, NULL);
