@@ -133,3 +133,13 @@ void log_write(enum log_level level, const char *msgid, const char *fmt, ...)
 			level_names[level], msgid, rid[0] ? " req=" : "", rid, msg);
 	}
 }
+
+enum log_level log_toggle_debug(enum log_level configured)
+{
+	enum log_level to = LOG_DEBUG;
+
+	if (log_enabled(LOG_DEBUG))
+		to = configured == LOG_DEBUG ? LOG_INFO : configured;
+	log_set_level(to);
+	return to;
+}

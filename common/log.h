@@ -29,6 +29,13 @@ const char *log_level_name(enum log_level level);
 
 bool log_enabled(enum log_level level);
 
+/*
+ * SIGHUP without a settings file: switches between configured and debug
+ * (from debug, to configured; to info when debug is the configured level).
+ * Returns the new level.
+ */
+enum log_level log_toggle_debug(enum log_level configured);
+
 /* Request id for log lines of this thread; NULL clears it. Not copied:
  * the caller keeps it alive until it clears it. */
 void log_set_request_id(const char *id);

@@ -138,16 +138,12 @@ static int create_admin_from_stdin(const struct config *cfg)
 static void reload(const struct config *cfg, int argc, char **argv)
 {
 	static struct config fresh;
-	enum log_level to;
 	char err[512];
 
 	if (cfg->config[0] == '\0') {
-		to = (enum log_level)log_level_parse(cfg->log_level);
-		if (!log_enabled(LOG_DEBUG))
-			to = LOG_DEBUG;
-		else if (to == LOG_DEBUG)
-			to = LOG_INFO;
-		log_set_level(to);
+		enum log_level to =
+		    log_toggle_debug((enum log_level)log_level_parse(cfg->log_level));
+
 		log_warn("flowd.log_level", "SIGHUP: log level is now %s", log_level_name(to));
 		return;
 	}

@@ -40,11 +40,8 @@ struct signals {
 /* SIGHUP without a settings file: between the configured level and debug. */
 static void toggle_debug(const struct signals *sg)
 {
-	enum log_level to = LOG_DEBUG;
+	enum log_level to = log_toggle_debug(sg->level);
 
-	if (log_enabled(LOG_DEBUG))
-		to = sg->level == LOG_DEBUG ? LOG_INFO : sg->level;
-	log_set_level(to);
 	log_warn("worker.log_level", "SIGHUP: log level is now %s", log_level_name(to));
 }
 

@@ -114,8 +114,9 @@ enum flow_role auth_role_parse(const char *s)
 /* ---- verdict cache ---- */
 
 /*
- * Direct-mapped cache of successful token checks: key is the access token's
- * jti or the hex SHA-256 of an API key. Only successes are cached; an entry
+ * Direct-mapped cache of successful checks: key is the access token's jti,
+ * the hex SHA-256 of an API key, or "w<id>" for the account that registered
+ * worker <id> (in who.user_id). Only successes are cached; an entry
  * is trusted for auth_config.cache_ms, then the database is asked again.
  */
 #define CACHE_SLOTS 4096
@@ -261,13 +262,13 @@ int auth_secret_parse(const char *s, const char *kind, char *id, size_t idlen)
 	return 0;
 }
 
-int auth_issue_access(struct flow_req *r, int64_t user_id, const char *username,
-		      enum flow_role role, char *out, size_t outlen, struct jwt_claims *claims)
+int auth_issue_access(struct flow_req *r, int64_t user_id, enum flow_role role, char *out,
+		      size_t outlen, struct jwt_claims *claims)
 {
 	struct jwt_claims c = { 0 };
 	int rv;
 
-	(void)username; /* tokens name the user by id: a rename cannot confuse them */
+	/* tokens name the user by id (sub): a rename cannot confuse them */
 	if (jwt_new_jti(c.jti) != 0)
 		return req_error(r, FLOW_INTERNAL, "cannot issue a token");
 	snprintf(c.sub, sizeof(c.sub), "%" PRId64, user_id);
@@ -535,8 +536,10 @@ static int worker_scope(struct flow_req *r, const ProtobufCMessage *in)
 	const ProtobufCFieldDescriptor *f =
 		protobuf_c_message_descriptor_get_field_by_name(in->descriptor, "worker_id");
 	const char *base = (const char *)in;
-	int64_t id, principal;
-	bool found;
+	struct flow_principal owner = { 0 };
+	char key[32];
+	int64_t id, principal = 0;
+	bool found = false;
 	int rv;
 
 	if (f == NULL || f->type != PROTOBUF_C_TYPE_INT64 ||
@@ -545,8 +548,19 @@ static int worker_scope(struct flow_req *r, const ProtobufCMessage *in)
 	id = *(const int64_t *)(base + f->offset);
 	if (id <= 0)
 		return FLOW_OK;
-	if ((rv = store_access_worker(r, id, &principal, &found)) != FLOW_OK)
-		return rv;
+	/* a worker's owner never changes: cached like a token's verdict, so a
+	 * Claim or Heartbeat costs no extra query */
+	snprintf(key, sizeof(key), "w%" PRId64, id);
+	if (cache_get(key, &owner)) {
+		principal = owner.user_id;
+		found = true;
+	} else {
+		if ((rv = store_access_worker(r, id, &principal, &found)) != FLOW_OK)
+			return rv;
+		owner.user_id = principal;
+		if (found)
+			cache_put(key, &owner);
+	}
 	if (found && principal != r->who.user_id)
 		return deny(r, arena_printf(r->arena, "worker %" PRId64 " belongs to another account",
 					    id));

@@ -94,8 +94,8 @@ int auth_rate(struct flow_req *r, ratelimit *rl, const char *key, const char *wh
  * access_ttl_s) into out (JWT_MAX_TOKEN + 1 bytes suffice). *claims (may be
  * NULL) gets the claims. FLOW_OK or FLOW_INTERNAL after req_error().
  */
-int auth_issue_access(struct flow_req *r, int64_t user_id, const char *username,
-		      enum flow_role role, char *out, size_t outlen, struct jwt_claims *claims);
+int auth_issue_access(struct flow_req *r, int64_t user_id, enum flow_role role, char *out,
+		      size_t outlen, struct jwt_claims *claims);
 
 /*
  * A new secret of the form "<kind>_<id>_<secret>" where secret is 32 random

@@ -177,7 +177,7 @@ static int issue_pair(struct flow_req *r, int64_t uid, const char *username, enu
 	if (tp == NULL)
 		return FLOW_RESOURCE_EXHAUSTED;
 	refresh[0] = '\0';
-	if ((rv = auth_issue_access(r, uid, username, role, access, sizeof(access), &c)) != FLOW_OK)
+	if ((rv = auth_issue_access(r, uid, role, access, sizeof(access), &c)) != FLOW_OK)
 		return rv;
 	if ((rv = users_refresh_next_id(r, &id)) != FLOW_OK)
 		goto wipe;
