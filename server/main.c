@@ -1,6 +1,7 @@
 /*
  * flowd - the flow coordinator: RPC over nng, state in PostgreSQL.
  */
+#include <malloc.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <signal.h>
@@ -228,6 +229,13 @@ int main(int argc, char **argv)
 	const char *pw;
 	int rv;
 
+	/*
+	 * A fixed mmap threshold: blocks of 128 KiB or more (the 19 MiB Argon2id
+	 * buffer of every password hash) are mapped and given back on free.
+	 * Left dynamic, glibc raises the threshold after the first such free and
+	 * every thread that ever hashed keeps its buffer in its heap for good.
+	 */
+	mallopt(M_MMAP_THRESHOLD, 128 * 1024);
 	log_set_program("flowd");
 	if (config_load(&cfg, argc, argv, err, sizeof(err)) != 0) {
 		fprintf(stderr, "flowd: %s\n", err);

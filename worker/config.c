@@ -21,6 +21,9 @@ static const struct cfgtab_setting settings[] = {
 	  "agents file (agent-id = /abs/path args...); none: only the built-in noop agent" },
 	{ "concurrency", "FLOW_WORKER_CONCURRENCY", CFGTAB_LONG, NUM(concurrency), "4", 1, 1024, NULL,
 	  "items run at once (the capacity advertised to flowd)" },
+	{ "prefetch", "FLOW_WORKER_PREFETCH", CFGTAB_LONG, NUM(prefetch), "0", 0, 10000, NULL,
+	  "items claimed beyond free agent slots; they wait in the worker, leases kept alive, "
+	  "and start as slots free (fewer, larger claims for short items)" },
 	{ "name", "FLOW_WORKER_NAME", CFGTAB_STR, STR(name), "", 0, 0, NULL,
 	  "name shown in flowd (default <host>/flow-worker-<pid>)" },
 	{ "claim-wait", "FLOW_CLAIM_WAIT_MS", CFGTAB_LONG, NUM(claim_wait_ms), "20000", 100, 600000,

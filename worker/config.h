@@ -20,6 +20,7 @@ struct worker_config {
 	char url[1024];
 	char agents_file[1024]; /* "": only the built-in noop agent */
 	long concurrency;
+	long prefetch;
 	char name[256]; /* "": <host>/flow-worker-<pid> after loading */
 	long claim_wait_ms;
 	long agent_timeout_s; /* for agents without their own timeout */

@@ -592,7 +592,7 @@ static int open_session(struct worker *w)
 
 static int start_threads(struct worker *w)
 {
-	if (held_new((int)w->cfg->concurrency, &w->h) != 0 ||
+	if (held_new((int)(w->cfg->concurrency + w->cfg->prefetch), &w->h) != 0 ||
 	    reporter_start(w->s, w->h, &w->rep) != 0 || heartbeat_start(w->s, w->h, &w->hb) != 0 ||
 	    pool_start(w) != 0) {
 		log_error("worker.start_failed", "cannot start the worker's threads");
@@ -704,8 +704,8 @@ int worker_run(const struct worker_config *cfg, const agents *ag, struct stopfla
 		stopflag_set(stop);
 		rc = 1;
 	} else {
-		log_info("worker.ready", "%s: claiming for %zu agents, concurrency %ld", cfg->name,
-			 agents_count(ag), cfg->concurrency);
+		log_info("worker.ready", "%s: claiming for %zu agents, concurrency %ld, prefetch %ld",
+			 cfg->name, agents_count(ag), cfg->concurrency, cfg->prefetch);
 		stopflag_sleep(stop, -1);
 		log_info("worker.stopping", "stopping: no new claims");
 	}

@@ -6,6 +6,7 @@ set(count 0)
 foreach(f ${files})
   get_filename_component(name ${f} NAME_WE)
   string(REGEX MATCH "^[0-9]+" ver "${name}")
+  math(EXPR ver "${ver}") # decimal: "0008" is no octal constant in C
   file(READ ${f} sql HEX)
   string(REGEX REPLACE "([0-9a-f][0-9a-f])" "0x\\1," sql "${sql}")
   string(APPEND body "  { ${ver}, \"${name}\", (const char[]){ ${sql} 0x00 } },\n")

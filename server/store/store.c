@@ -28,6 +28,8 @@ static void notice_quiet(void *arg, const PGresult *res)
 static int connect_pg(store_conn *c, char *err, size_t errlen)
 {
 	PGconn *pg = PQconnectdb(c->conninfo);
+	PGresult *res;
+	bool ok;
 
 	if (pg == NULL) {
 		snprintf(err, errlen, "out of memory connecting to the database");
@@ -43,6 +45,19 @@ static int connect_pg(store_conn *c, char *err, size_t errlen)
 		return FLOW_UNAVAILABLE;
 	}
 	PQsetNoticeReceiver(pg, notice_quiet, NULL);
+	/*
+	 * flowd's statements are short and index-driven; once a table is large
+	 * their estimated cost passes jit_above_cost and PostgreSQL would compile
+	 * each claim to machine code afresh, which costs far more than it saves.
+	 */
+	res = PQexec(pg, "SET jit = off");
+	ok = PQresultStatus(res) == PGRES_COMMAND_OK;
+	PQclear(res);
+	if (!ok) {
+		snprintf(err, errlen, "cannot configure the database session: %s", PQerrorMessage(pg));
+		PQfinish(pg);
+		return FLOW_UNAVAILABLE;
+	}
 	if (c->pg)
 		PQfinish(c->pg);
 	c->pg = pg;

@@ -552,7 +552,7 @@ static void assert_result(const Flow__V1__OutcomeResult *x, int64_t id, int code
 
 static void test_report_batch(void **state)
 {
-	int64_t p = ts_insert_project(ts_r), q, t, id[5], w, w2;
+	int64_t p = ts_insert_project(ts_r), q, t, id[5], task[5], w, w2;
 	Flow__V1__ReportRequest rq = FLOW__V1__REPORT_REQUEST__INIT;
 	Flow__V1__ReportResponse *rr;
 	Flow__V1__ClaimResponse *cr;
@@ -563,7 +563,7 @@ static void test_report_batch(void **state)
 	q = make_queue(p, "report", 10, 30);
 	t = ts_insert_ticket(ts_r, p, 5, NULL, NULL);
 	for (int i = 0; i < 5; i++)
-		id[i] = enq_task(q, ts_insert_task(ts_r, t, i, NULL, NULL), 9 - i);
+		id[i] = enq_task(q, task[i] = ts_insert_task(ts_r, t, i, NULL, NULL), 9 - i);
 	w = ts_register_worker(ts_r, "noop,default");
 	w2 = ts_register_worker(ts_r, "noop,default");
 	assert_int_equal(ts_claim(ts_r, w, NULL, 4, q, 0, &cr), FLOW_OK);
@@ -622,6 +622,12 @@ static void test_report_batch(void **state)
 	free(before_c);
 	free(before_d);
 	assert_col(ITEM_STATUS, id[4], "in_progress");
+	/* the tasks follow: done, back to pending, still running; the ticket stays open */
+	assert_col("SELECT status || ' ' || done || ' ' || completion_notes FROM tasks WHERE id = $1",
+		   task[0], "completed true done");
+	assert_col("SELECT status FROM tasks WHERE id = $1", task[1], "pending");
+	assert_col("SELECT status FROM tasks WHERE id = $1", task[2], "in_progress");
+	assert_col("SELECT status FROM tickets WHERE id = $1", t, "in_progress");
 
 	/* request-level errors */
 	rq.worker_id = 0;

@@ -16,6 +16,7 @@ static const char *const vars[] = {
 	"FLOW_URL",
 	"FLOW_AGENTS_FILE",
 	"FLOW_WORKER_CONCURRENCY",
+	"FLOW_WORKER_PREFETCH",
 	"FLOW_WORKER_NAME",
 	"FLOW_CLAIM_WAIT_MS",
 	"FLOW_AGENT_TIMEOUT_S",
@@ -51,6 +52,7 @@ static void test_defaults(void **state)
 	assert_string_equal(c.url, "tcp://127.0.0.1:7600");
 	assert_string_equal(c.agents_file, "");
 	assert_int_equal(c.concurrency, 4);
+	assert_int_equal(c.prefetch, 0);
 	assert_int_equal(c.claim_wait_ms, 20000);
 	assert_int_equal(c.agent_timeout_s, 600);
 	assert_int_equal(c.kill_grace_ms, 5000);
@@ -74,6 +76,7 @@ static void test_env_and_flags(void **state)
 	setenv("FLOW_WORKER_CONCURRENCY", "2", 1);
 	setenv("FLOW_WORKER_NAME", "w-1", 1);
 	setenv("FLOW_CLAIM_WAIT_MS", "500", 1);
+	setenv("FLOW_WORKER_PREFETCH", "84", 1);
 	setenv("FLOW_API_KEY", "key-1", 1);
 	assert_int_equal(load(&c, err, 8, argv), 0);
 	assert_int_equal(c.concurrency, 16);
@@ -81,6 +84,7 @@ static void test_env_and_flags(void **state)
 	assert_string_equal(c.agents_file, "/etc/a.conf");
 	assert_string_equal(c.name, "w-1");
 	assert_int_equal(c.claim_wait_ms, 500);
+	assert_int_equal(c.prefetch, 84);
 	assert_string_equal(c.log_format, "json");
 	assert_string_equal(c.token, "key-1");
 	setenv("FLOW_TOKEN", "tok-2", 1);

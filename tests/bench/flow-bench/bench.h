@@ -44,6 +44,7 @@ struct bench_opts {
 	long items;	       /* drain / growth: items per drain */
 	long workers;	       /* drain / latency: flow-worker processes */
 	long concurrency;      /* --concurrency of each flow-worker */
+	long prefetch;         /* --prefetch of each flow-worker */
 	long threads;	       /* flowd --threads */
 	long per_ticket;       /* items per ticket: 1 ticket item + per_ticket-1 task items */
 	long rpc_ms;	       /* rpc: length of one measured run, ms */

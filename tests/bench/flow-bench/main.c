@@ -55,6 +55,8 @@ static void usage(FILE *out)
 		"  --items N             drain/growth: items per drain (20000)\n"
 		"  --workers W           drain/growth/latency: flow-worker processes (4)\n"
 		"  --concurrency C       --concurrency of each flow-worker (16)\n"
+		"  --prefetch P          --prefetch of each flow-worker (84: claims of up to\n"
+		"                        C + P = 100 items)\n"
 		"  --threads T           flowd --threads (4, flowd's default)\n"
 		"  --per-ticket K        items per ticket: 1 ticket item + K-1 tasks (100)\n"
 		"  --rpc-ms MS           rpc: length of one measured run (2000)\n"
@@ -114,6 +116,7 @@ static void defaults(bool smoke)
 	opt.items = smoke ? 200 : 20000;
 	opt.workers = smoke ? 2 : 4;
 	opt.concurrency = 16;
+	opt.prefetch = 84;
 	opt.threads = 4;
 	opt.per_ticket = 100;
 	opt.rpc_ms = smoke ? 200 : 2000;
@@ -134,6 +137,7 @@ enum {
 	O_ITEMS,
 	O_WORKERS,
 	O_CONC,
+	O_PREFETCH,
 	O_THREADS,
 	O_PER_TICKET,
 	O_RPC_MS,
@@ -163,6 +167,7 @@ static const struct option longopts[] = {
 	{ "items", required_argument, NULL, O_ITEMS },
 	{ "workers", required_argument, NULL, O_WORKERS },
 	{ "concurrency", required_argument, NULL, O_CONC },
+	{ "prefetch", required_argument, NULL, O_PREFETCH },
 	{ "threads", required_argument, NULL, O_THREADS },
 	{ "per-ticket", required_argument, NULL, O_PER_TICKET },
 	{ "rpc-ms", required_argument, NULL, O_RPC_MS },
@@ -210,6 +215,9 @@ static void parse(int argc, char **argv)
 			break;
 		case O_CONC:
 			opt.concurrency = num(optarg, "--concurrency", 1, 1024);
+			break;
+		case O_PREFETCH:
+			opt.prefetch = num(optarg, "--prefetch", 0, 10000);
 			break;
 		case O_THREADS:
 			opt.threads = num(optarg, "--threads", 1, 256);
@@ -403,10 +411,10 @@ static void setup_block(const char *mode_list)
 	report_setup("auth", "clients: the admin's JWT (Login); workers: a service account's "
 			     "API key");
 	report_setup("worker",
-		     "--log-level=warn; Claim max_items = min(free slots, %d), long "
-		     "poll; Report batch <= %d outcomes / %d KiB, %d ms window; noop "
+		     "--log-level=warn --prefetch=%ld; Claim max_items = min(free slots, %d), "
+		     "long poll; Report batch <= %d outcomes / %d KiB, %d ms window; noop "
 		     "completes in the claim thread",
-		     WORKER_CLAIM_MAX, REPORTER_BATCH, REPORTER_BATCH_BYTES / 1024,
+		     opt.prefetch, WORKER_CLAIM_MAX, REPORTER_BATCH, REPORTER_BATCH_BYTES / 1024,
 		     REPORTER_WINDOW_MS);
 	report_setup("statistics", "%s",
 		     opt.no_analyze ? "no ANALYZE before the drains (--no-analyze): fresh tables"

@@ -323,11 +323,12 @@ int env_flowd_start(struct env *e)
 
 pid_t env_worker_start(struct env *e, int fi, const char *agents, long concurrency)
 {
-	char url[760], ag[4200], conc[40], name[80], log[760], key[260], path[4200];
+	char url[760], ag[4200], conc[40], pre[40], name[80], log[760], key[260], path[4200];
 	char *env[] = { key, NULL };
 	char *argv[] = { (char *)bin("flow-worker", path, sizeof(path)),
 			 url,
 			 conc,
+			 pre,
 			 name,
 			 "--log-level=warn",
 			 agents ? ag : NULL,
@@ -339,6 +340,7 @@ pid_t env_worker_start(struct env *e, int fi, const char *agents, long concurren
 	snprintf(url, sizeof(url), "--url=%s", e->flowd[fi].url);
 	snprintf(ag, sizeof(ag), "--agents=%s", agents ? agents : "");
 	snprintf(conc, sizeof(conc), "--concurrency=%ld", concurrency);
+	snprintf(pre, sizeof(pre), "--prefetch=%ld", opt.prefetch);
 	snprintf(name, sizeof(name), "--name=bench-%d", e->n_workers);
 	snprintf(log, sizeof(log), "%s/worker%d.log", e->dir, e->n_workers);
 	snprintf(key, sizeof(key), "FLOW_TOKEN=%s", e->worker_key);
