@@ -7,6 +7,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <spawn.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,10 +25,6 @@
 #define WRITE_CHUNK 65536
 #define DRAIN_MS 200
 #define REAP_SLICE_MS 20 /* exit checks when there is no pidfd */
-
-#ifndef CLOSE_RANGE_CLOEXEC
-#define CLOSE_RANGE_CLOEXEC (1U << 2)
-#endif
 
 struct runner {
 	const struct runner_spec *spec;
@@ -63,48 +60,6 @@ static void close_fd(int *fd)
 	*fd = -1;
 }
 
-/* ---- the child ------------------------------------------------------------- */
-
-/* Makes fd the descriptor target, inheritable across exec. */
-static void child_move(int fd, int target)
-{
-	if (fd == target)
-		fcntl(fd, F_SETFD, 0);
-	else
-		dup2(fd, target);
-}
-
-/*
- * After fork: only async-signal-safe calls. Every descriptor but 0-2 is
- * closed by exec (all of ours are O_CLOEXEC; others are marked here).
- */
-static void child_exec(const struct runner_spec *spec, int in, int out, int err, int errpipe)
-{
-	struct sigaction sa;
-	sigset_t none;
-	int e;
-
-	setpgid(0, 0);
-	child_move(in, 0);
-	child_move(out, 1);
-	child_move(err, 2);
-	if (syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC) != 0)
-		for (int fd = 3; fd < 4096; fd++)
-			if (fd != errpipe)
-				fcntl(fd, F_SETFD, FD_CLOEXEC);
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = SIG_DFL;
-	for (int sig = 1; sig < NSIG; sig++)
-		sigaction(sig, &sa, NULL);
-	sigemptyset(&none);
-	sigprocmask(SIG_SETMASK, &none, NULL);
-	execve(spec->argv[0], spec->argv, spec->envp);
-	e = errno;
-	if (write(errpipe, &e, sizeof(e)) < 0)
-		_exit(127);
-	_exit(127);
-}
-
 /* ---- start ----------------------------------------------------------------- */
 
 static int set_nonblock(int fd)
@@ -114,37 +69,68 @@ static int set_nonblock(int fd)
 	return fl < 0 ? -1 : fcntl(fd, F_SETFL, fl | O_NONBLOCK);
 }
 
-/* pipes[0..4]: stdin, stdout, stderr, exec error, cancel. */
-static int make_pipes(int pipes[5][2])
+/* pipes[0..3]: stdin, stdout, stderr, cancel. */
+static int make_pipes(int pipes[4][2])
 {
-	for (int i = 0; i < 5; i++)
+	for (int i = 0; i < 4; i++)
 		pipes[i][0] = pipes[i][1] = -1;
-	for (int i = 0; i < 5; i++)
+	for (int i = 0; i < 4; i++)
 		if (pipe2(pipes[i], O_CLOEXEC) != 0)
 			return -1;
 	if (set_nonblock(pipes[0][1]) || set_nonblock(pipes[1][0]) || set_nonblock(pipes[2][0]) ||
-	    set_nonblock(pipes[4][0]) || set_nonblock(pipes[4][1]))
+	    set_nonblock(pipes[3][0]) || set_nonblock(pipes[3][1]))
 		return -1;
 	return 0;
 }
 
-static void close_pipes(int pipes[5][2])
+static void close_pipes(int pipes[4][2])
 {
-	for (int i = 0; i < 5; i++) {
+	for (int i = 0; i < 4; i++) {
 		close_fd(&pipes[i][0]);
 		close_fd(&pipes[i][1]);
 	}
 }
 
-/* Reads the exec error pipe: 0 when execve succeeded, else its errno. */
-static int exec_result(int fd)
+/*
+ * Starts the agent with posix_spawn (glibc: clone with CLONE_VM|CLONE_VFORK,
+ * so no page tables are copied and an exec failure comes back as the
+ * return value): the pipes on 0-2, every other descriptor closed, in a
+ * process group of its own, all signals default and none blocked.
+ * Returns 0 or an errno.
+ */
+static int spawn_child(const struct runner_spec *spec, int pipes[4][2], pid_t *pid)
 {
-	int e = 0;
-	ssize_t n;
+	posix_spawn_file_actions_t fa;
+	posix_spawnattr_t at;
+	sigset_t all, none;
+	int rv;
 
-	while ((n = read(fd, &e, sizeof(e))) < 0 && errno == EINTR)
-		;
-	return n == (ssize_t)sizeof(e) ? e : 0;
+	if ((rv = posix_spawn_file_actions_init(&fa)) != 0)
+		return rv;
+	if ((rv = posix_spawnattr_init(&at)) != 0) {
+		posix_spawn_file_actions_destroy(&fa);
+		return rv;
+	}
+	sigfillset(&all);
+	sigemptyset(&none);
+	for (int i = 0; i < 3 && rv == 0; i++)
+		rv = posix_spawn_file_actions_adddup2(&fa, pipes[i][i == 0 ? 0 : 1], i);
+	if (rv == 0)
+		rv = posix_spawn_file_actions_addclosefrom_np(&fa, 3);
+	if (rv == 0)
+		rv = posix_spawnattr_setflags(&at, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGDEF |
+							   POSIX_SPAWN_SETSIGMASK);
+	if (rv == 0)
+		rv = posix_spawnattr_setpgroup(&at, 0);
+	if (rv == 0)
+		rv = posix_spawnattr_setsigdefault(&at, &all);
+	if (rv == 0)
+		rv = posix_spawnattr_setsigmask(&at, &none);
+	if (rv == 0)
+		rv = posix_spawn(pid, spec->argv[0], &fa, &at, spec->argv, spec->envp);
+	posix_spawnattr_destroy(&at);
+	posix_spawn_file_actions_destroy(&fa);
+	return rv;
 }
 
 static runner *runner_new(const struct runner_spec *spec)
@@ -163,16 +149,16 @@ static runner *runner_new(const struct runner_spec *spec)
 	return r;
 }
 
-/* The parent's half after a successful fork. */
-static void adopt_child(runner *r, pid_t pid, int pipes[5][2])
+/* The parent's half after a successful spawn. */
+static void adopt_child(runner *r, pid_t pid, int pipes[4][2])
 {
 	r->pid = pid;
 	r->in_fd = pipes[0][1];
 	r->out_fd = pipes[1][0];
 	r->err_fd = pipes[2][0];
-	r->cancel_rd = pipes[4][0];
-	r->cancel_wr = pipes[4][1];
-	pipes[0][1] = pipes[1][0] = pipes[2][0] = pipes[4][0] = pipes[4][1] = -1;
+	r->cancel_rd = pipes[3][0];
+	r->cancel_wr = pipes[3][1];
+	pipes[0][1] = pipes[1][0] = pipes[2][0] = pipes[3][0] = pipes[3][1] = -1;
 	r->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
 	if (r->pidfd < 0)
 		r->pidfd = -1;
@@ -184,7 +170,7 @@ static void adopt_child(runner *r, pid_t pid, int pipes[5][2])
 
 int runner_start(const struct runner_spec *spec, runner **out, char *err, size_t errlen)
 {
-	int pipes[5][2], e;
+	int pipes[4][2], e;
 	runner *r = runner_new(spec);
 	pid_t pid;
 
@@ -196,16 +182,7 @@ int runner_start(const struct runner_spec *spec, runner **out, char *err, size_t
 		snprintf(err, errlen, "cannot make pipes: %s", strerror(errno));
 		goto undo;
 	}
-	if ((pid = fork()) < 0) {
-		snprintf(err, errlen, "cannot fork: %s", strerror(errno));
-		goto undo;
-	}
-	if (pid == 0)
-		child_exec(spec, pipes[0][0], pipes[1][1], pipes[2][1], pipes[3][1]);
-	setpgid(pid, pid); /* also in the child: whichever runs first */
-	close_fd(&pipes[3][1]);
-	if ((e = exec_result(pipes[3][0])) != 0) {
-		waitpid(pid, NULL, 0);
+	if ((e = spawn_child(spec, pipes, &pid)) != 0) {
 		snprintf(err, errlen, "cannot execute %s: %s", spec->argv[0], strerror(e));
 		goto undo;
 	}

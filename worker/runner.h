@@ -1,7 +1,7 @@
 /*
  * runner.h - runs one agent process and maps how it ended to an outcome.
  *
- * The agent is started with fork + execve (no shell; argv comes from the
+ * The agent is started with posix_spawn (vfork + execve) (no shell; argv comes from the
  * agents file only, never from item content) in a process group of its
  * own, with:
  *   stdin   spec->input, written fully and then closed (an agent that does
@@ -68,7 +68,7 @@ struct runner_result {
 /*
  * Starts the agent. spec and everything it points to must stay valid until
  * runner_wait() returns. Returns 0, or -1 with the reason in err ("cannot
- * execute /x: Permission denied", pipe or fork failures); nothing is left
+ * execute /x: Permission denied", pipe or spawn failures); nothing is left
  * running then.
  */
 int runner_start(const struct runner_spec *spec, runner **out, char *err, size_t errlen);
