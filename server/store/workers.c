@@ -32,6 +32,17 @@ static struct store_stmt st_claim = {
 };
 
 /*
+ * After the claim commits (its queue row lock released): the claimed items'
+ * tasks and tickets in progress, in a transaction of their own (0009).
+ */
+static struct store_stmt st_claim_mark = {
+	"worker_claim_mark",
+	"SELECT flow_claimed_mark_running($1, $2::bigint[])",
+	2,
+	0,
+};
+
+/*
  * The context of claimed items in one result: the tickets $1, the tasks $2
  * and the tickets' projects, one kind a row; each row has the columns its
  * kind's store_*_from_row reads (the others NULL). Tickets come first
@@ -172,6 +183,28 @@ static int attach_row(struct flow_req *r, const PGresult *res, int row, Flow__V1
 	return rv;
 }
 
+/* Marks the tasks and tickets of the n items v, claimed by owner, in progress. */
+static int claim_mark(struct flow_req *r, const char *owner, Flow__V1__ClaimedItem **v, size_t n)
+{
+	int64_t *ids = arena_alloc(r->arena, sizeof(int64_t) * n);
+	const char *p[2];
+	PGresult *res;
+	int rv;
+
+	if (ids == NULL)
+		return req_error(r, FLOW_RESOURCE_EXHAUSTED, "out of memory");
+	for (size_t i = 0; i < n; i++)
+		ids[i] = v[i]->item->id;
+	p[0] = owner;
+	p[1] = store_p_i64_array(r, ids, n);
+	if (p[1] == NULL)
+		return req_error(r, FLOW_RESOURCE_EXHAUSTED, "out of memory");
+	if ((rv = store_exec(r, &st_claim_mark, p, &res)) != FLOW_OK)
+		return rv;
+	PQclear(res);
+	return FLOW_OK;
+}
+
 /* Reads the tickets, tasks and projects of the n claimed items v. */
 static int claim_context(struct flow_req *r, Flow__V1__ClaimedItem **v, size_t n)
 {
@@ -226,6 +259,8 @@ int store_worker_claim(struct flow_req *r, const struct store_claim *c,
 	rv = v != NULL ? claimed_items(r, res, v)
 		       : req_error(r, FLOW_RESOURCE_EXHAUSTED, "out of memory");
 	PQclear(res);
+	if (rv == FLOW_OK && rows > 0)
+		rv = claim_mark(r, p[1], v, rows);
 	if (rv == FLOW_OK && rows > 0)
 		rv = claim_context(r, v, rows);
 	if (rv != FLOW_OK)
