@@ -48,7 +48,8 @@ struct worker {
 	heartbeat *hb;
 
 	pthread_mutex_t mu;
-	pthread_cond_t cv;	 /* jobs queued, pool closed, claim state */
+	pthread_cond_t cv;	 /* claim state */
+	pthread_cond_t pool_cv;	 /* jobs queued (one waiter each), pool closed */
 	struct job *head, *tail; /* jobs waiting for a pool thread */
 	bool pool_closed;
 	pthread_t *pool;
@@ -263,7 +264,7 @@ static void *pool_main(void *arg)
 	for (;;) {
 		pthread_mutex_lock(&w->mu);
 		while (w->head == NULL && !w->pool_closed)
-			pthread_cond_wait(&w->cv, &w->mu);
+			pthread_cond_wait(&w->pool_cv, &w->mu);
 		if ((j = w->head) != NULL && (w->head = j->next) == NULL)
 			w->tail = NULL;
 		pthread_mutex_unlock(&w->mu);
@@ -288,7 +289,7 @@ static bool pool_push(struct worker *w, struct job *j)
 		else
 			w->head = j;
 		w->tail = j;
-		pthread_cond_broadcast(&w->cv);
+		pthread_cond_signal(&w->pool_cv); /* one job: one thread */
 	}
 	pthread_mutex_unlock(&w->mu);
 	return ok;
@@ -318,7 +319,7 @@ static void pool_stop(struct worker *w)
 {
 	pthread_mutex_lock(&w->mu);
 	w->pool_closed = true;
-	pthread_cond_broadcast(&w->cv);
+	pthread_cond_broadcast(&w->pool_cv);
 	pthread_mutex_unlock(&w->mu);
 	for (int i = 0; i < w->n_pool; i++)
 		pthread_join(w->pool[i], NULL);
@@ -674,6 +675,7 @@ static void worker_free(struct worker *w)
 	session_close(w->s);
 	free(w->pool);
 	pthread_cond_destroy(&w->cv);
+	pthread_cond_destroy(&w->pool_cv);
 	pthread_mutex_destroy(&w->mu);
 	free(w);
 }
@@ -689,6 +691,7 @@ int worker_run(const struct worker_config *cfg, const agents *ag, struct stopfla
 	*w = (struct worker){ .cfg = cfg, .ag = ag, .stop = stop, .hurry = hurry, .refs = 1 };
 	pthread_mutex_init(&w->mu, NULL);
 	pthread_cond_init(&w->cv, NULL);
+	pthread_cond_init(&w->pool_cv, NULL);
 	if (open_session(w) != 0)
 		goto out;
 	if ((rc = register_interruptible(w)) == -2) {
