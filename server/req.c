@@ -22,6 +22,15 @@ int64_t req_now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+void req_after_reply(struct flow_req *r)
+{
+	void (*fn)(struct flow_req *, void *) = r->after_reply;
+
+	r->after_reply = NULL;
+	if (fn != NULL)
+		fn(r, r->after_arg);
+}
+
 int64_t req_remaining_ms(const struct flow_req *r)
 {
 	if (r->deadline_ms == 0)

@@ -54,6 +54,10 @@ struct flow_req {
 	uint32_t retry_after_ms;
 	struct flow_principal who; /* the caller, once authenticated */
 	char peer[64];             /* the caller's address ("127.0.0.1", "::1", "ipc") */
+	/* Work a handler leaves for after its reply is sent (off the caller's
+	 * critical path), with after_arg in r->arena; run by req_after_reply(). */
+	void (*after_reply)(struct flow_req *r, void *arg);
+	void *after_arg;
 	char message[512];      /* error message for the reply */
 };
 
@@ -65,5 +69,8 @@ int64_t req_remaining_ms(const struct flow_req *r);
 
 /* CLOCK_MONOTONIC in milliseconds. */
 int64_t req_now_ms(void);
+
+/* Runs and clears r->after_reply, if a handler set one. */
+void req_after_reply(struct flow_req *r);
 
 #endif

@@ -287,6 +287,7 @@ static void handle(rpc_server *s, struct flow_req *r, struct rpc_ctx *c)
 		return;
 	}
 	arena_reset(r->arena);
+	r->after_reply = NULL;
 	open_db(s, r);
 	busy = r->db != NULL; /* the connection is in use until the reply */
 	if (busy)
@@ -310,6 +311,7 @@ static void handle(rpc_server *s, struct flow_req *r, struct rpc_ctx *c)
 		explicit_bzero(nng_msg_body(c->msg), nng_msg_len(c->msg));
 	metrics_rpc(c->method, reply != NULL ? rv : FLOW_RESOURCE_EXHAUSTED, handling_us(c));
 	send_reply(c, reply, reply_len);
+	req_after_reply(r);
 	if (r->secret)
 		arena_wipe(r->arena);
 }

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "log.h"
 #include "settings.h"
 #include "status.h"
 #include "store/projects.h"
@@ -32,8 +33,9 @@ static struct store_stmt st_claim = {
 };
 
 /*
- * After the claim commits (its queue row lock released): the claimed items'
- * tasks and tickets in progress, in a transaction of their own (0009).
+ * After the claim commits (its queue row lock released) and the worker has
+ * its answer: the claimed items' tasks and tickets in progress, in a
+ * transaction of their own (0009, 0010).
  */
 static struct store_stmt st_claim_mark = {
 	"worker_claim_mark",
@@ -183,25 +185,47 @@ static int attach_row(struct flow_req *r, const PGresult *res, int row, Flow__V1
 	return rv;
 }
 
-/* Marks the tasks and tickets of the n items v, claimed by owner, in progress. */
-static int claim_mark(struct flow_req *r, const char *owner, Flow__V1__ClaimedItem **v, size_t n)
+/* The deferred marking: $1 owner, $2 the claimed ids ("{1,2}"), in r->arena. */
+static void claim_mark(struct flow_req *r, void *arg)
+{
+	const char **p = arg;
+	PGresult *res;
+
+	if (store_exec(r, &st_claim_mark, p, &res) != FLOW_OK) {
+		/* Tasks stay pending; the items' outcomes or leases settle them. */
+		log_warn("claim.mark_failed", "marking claimed tasks in progress: %s", r->message);
+		return;
+	}
+	PQclear(res);
+}
+
+/*
+ * Leaves the marking of the n claimed items v for after the reply, and
+ * shows their tasks and tickets as the marking leaves them.
+ */
+static int defer_claim_mark(struct flow_req *r, const char *owner, Flow__V1__ClaimedItem **v,
+			    size_t n)
 {
 	int64_t *ids = arena_alloc(r->arena, sizeof(int64_t) * n);
-	const char *p[2];
-	PGresult *res;
-	int rv;
+	const char **p = arena_alloc(r->arena, sizeof(*p) * 2);
 
-	if (ids == NULL)
+	if (ids == NULL || p == NULL)
 		return req_error(r, FLOW_RESOURCE_EXHAUSTED, "out of memory");
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; i < n; i++) {
 		ids[i] = v[i]->item->id;
+		if (v[i]->task != NULL && v[i]->task->status != NULL &&
+		    strcmp(v[i]->task->status, "pending") == 0)
+			v[i]->task->status = "in_progress";
+		if (v[i]->ticket != NULL && v[i]->ticket->status != NULL &&
+		    strcmp(v[i]->ticket->status, "open") == 0)
+			v[i]->ticket->status = "in_progress";
+	}
 	p[0] = owner;
 	p[1] = store_p_i64_array(r, ids, n);
 	if (p[1] == NULL)
 		return req_error(r, FLOW_RESOURCE_EXHAUSTED, "out of memory");
-	if ((rv = store_exec(r, &st_claim_mark, p, &res)) != FLOW_OK)
-		return rv;
-	PQclear(res);
+	r->after_reply = claim_mark;
+	r->after_arg = p;
 	return FLOW_OK;
 }
 
@@ -260,9 +284,9 @@ int store_worker_claim(struct flow_req *r, const struct store_claim *c,
 		       : req_error(r, FLOW_RESOURCE_EXHAUSTED, "out of memory");
 	PQclear(res);
 	if (rv == FLOW_OK && rows > 0)
-		rv = claim_mark(r, p[1], v, rows);
-	if (rv == FLOW_OK && rows > 0)
 		rv = claim_context(r, v, rows);
+	if (rv == FLOW_OK && rows > 0)
+		rv = defer_claim_mark(r, p[1], v, rows);
 	if (rv != FLOW_OK)
 		return rv;
 	*out = v;

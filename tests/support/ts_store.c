@@ -125,7 +125,9 @@ int ts_call(struct flow_req *r, service_handler fn, const void *in, void *out)
 	int rv;
 
 	r->message[0] = '\0';
+	r->after_reply = NULL;
 	rv = fn(r, (const ProtobufCMessage *)in, &m);
+	req_after_reply(r); /* as flowd does once the reply is sent */
 	if (out != NULL)
 		*(ProtobufCMessage **)out = rv == FLOW_OK ? m : NULL;
 	return rv;
