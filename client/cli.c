@@ -685,16 +685,25 @@ static int dispatch(struct cli_env *env, int argc, char **argv)
 	return cmd->run(env, &a);
 }
 
+static void (*on_closing)(int status);
+
+void cli_on_closing(void (*fn)(int status))
+{
+	on_closing = fn;
+}
+
 int cli_run(const struct cli_opts *o, int argc, char **argv)
 {
 	struct cli_env env = { { o->url, o->timeout_ms, o->token, NULL, NULL }, o->json };
 	int st = dispatch(&env, argc, argv);
 
-	call_ctx_close(&env.call);
 	if (fflush(stdout) != 0 && st == 0) {
 		fprintf(stderr, "flowctl: cannot write the output\n");
 		st = CALL_EXIT_FAILED;
 	}
+	if (on_closing != NULL)
+		on_closing(st);
+	call_ctx_close(&env.call);
 	return st;
 }
 

@@ -39,6 +39,13 @@ struct cli_opts {
  */
 int cli_run(const struct cli_opts *o, int argc, char **argv);
 
+/*
+ * fn (NULL: none) is called by cli_run with the exit status once the output
+ * is flushed, just before the connection to flowd is closed: flowctl bounds
+ * that close with it (main.c).
+ */
+void cli_on_closing(void (*fn)(int status));
+
 /* The general help (options, commands, tool actions) to f. */
 void cli_help(FILE *f);
 

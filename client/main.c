@@ -16,10 +16,13 @@
  * 130 interrupted (SIGINT in queue watch).
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <nng/nng.h>
 
@@ -110,6 +113,47 @@ static enum global_result parse_global(int argc, char **argv, int *i, struct cli
 	return set_global(g, v ? v : argv[++*i], o);
 }
 
+/* What closing the connection and nng may take once the output is out. */
+#define CLOSE_BOUND_MS 2000
+
+static int exit_status;
+
+static void *close_watchdog(void *arg)
+{
+	struct timespec left = { CLOSE_BOUND_MS / 1000, (CLOSE_BOUND_MS % 1000) * 1000000L };
+
+	while (nanosleep(&left, &left) != 0 && errno == EINTR)
+		;
+	fprintf(stderr, "flowctl: the connection to flowd did not close within %d ms; "
+			"exiting without waiting for it\n",
+		CLOSE_BOUND_MS);
+	_exit(exit_status);
+}
+
+/*
+ * Called by cli_run once the output is flushed: the rest (nng_close of the
+ * connection, nng_fini) gets CLOSE_BOUND_MS, then flowctl exits anyway.
+ * nng 1.5 can wait there forever: after a call that timed out against a
+ * stalled flowd, its reaper may never finish stopping the connection's
+ * receive, and nng_close waits for the reaper. Nothing is lost by not
+ * waiting: the output is written and the exit closes the connection; but
+ * waiting would keep a `flowctl mcp` whose client closed stdin (or any
+ * command after a timeout) from ever exiting.
+ */
+static void bound_close(int status)
+{
+	pthread_attr_t attr;
+	pthread_t t;
+
+	exit_status = status;
+	if (pthread_attr_init(&attr) != 0)
+		return;
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	if (pthread_create(&t, &attr, close_watchdog, NULL) != 0)
+		fprintf(stderr, "flowctl: cannot bound the connection's close\n");
+	pthread_attr_destroy(&attr);
+}
+
 int main(int argc, char **argv)
 {
 	struct cli_opts o = { getenv("FLOW_URL"), CLI_DEFAULT_TIMEOUT_MS, NULL, false };
@@ -126,6 +170,7 @@ int main(int argc, char **argv)
 		cli_help(stderr);
 		return CALL_EXIT_USAGE;
 	}
+	cli_on_closing(bound_close);
 	rc = cli_run(&o, argc - i, argv + i);
 	nng_fini(); /* ends nng's threads: leak checkers see a clean exit */
 	return rc;

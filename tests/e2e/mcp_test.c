@@ -38,6 +38,8 @@ static int setup(void **state)
 
 static int teardown(void **state)
 {
+	/* a failed test_hung_flowd may leave it stopped, deaf to SIGTERM */
+	ts_kill(flowd.pid, SIGCONT);
 	return ts_flowd_stop(&flowd) == 0 ? 0 : -1;
 }
 
@@ -448,6 +450,23 @@ static void test_login_picked_up(void **state)
 	free(saved);
 }
 
+/* Stops flowd and waits until it has: kill() only starts a group stop, and
+ * until one of flowd's threads takes the signal (on a busy machine that can
+ * take a while) the others go on serving, so a call made right after kill()
+ * may still be answered. waitpid reports the stop once every thread has
+ * stopped (flowd is this process's child). */
+static void stop_flowd(void)
+{
+	int status = 0;
+	pid_t r;
+
+	ts_kill(flowd.pid, SIGSTOP);
+	while ((r = waitpid(flowd.pid, &status, WUNTRACED)) < 0 && errno == EINTR)
+		;
+	assert_int_equal(r, flowd.pid);
+	assert_true(WIFSTOPPED(status));
+}
+
 /* A stopped flowd costs each call its --timeout; the server answers and
  * carries on once flowd is back. */
 static void test_hung_flowd(void **state)
@@ -459,7 +478,7 @@ static void test_hung_flowd(void **state)
 
 	initialize(c, "2024-11-05");
 	json_decref(tool(c, "project_manager", "{\"action\":\"list\"}", false));
-	ts_kill(flowd.pid, SIGSTOP);
+	stop_flowd();
 	res = tool(c, "project_manager", "{\"action\":\"list\"}", true);
 	ts_kill(flowd.pid, SIGCONT);
 	code = json_string_value(json_object_get(
