@@ -16,18 +16,16 @@
  * 130 interrupted (SIGINT in queue watch).
  */
 #include <errno.h>
-#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-#include <unistd.h>
 
 #include <nng/nng.h>
 
 #include "call.h"
 #include "cli.h"
+#include "exitguard.h"
 
 #define TIMEOUT_MAX_MS 86400000ul
 
@@ -113,45 +111,15 @@ static enum global_result parse_global(int argc, char **argv, int *i, struct cli
 	return set_global(g, v ? v : argv[++*i], o);
 }
 
-/* What closing the connection and nng may take once the output is out. */
+/* Called by cli_run once the output is flushed: closing the connection and
+ * nng_fini get CLOSE_BOUND_MS (exitguard.h), then flowctl exits anyway, so
+ * that a `flowctl mcp` whose client closed stdin, or any command after a
+ * timeout, cannot hang in nng. */
 #define CLOSE_BOUND_MS 2000
 
-static int exit_status;
-
-static void *close_watchdog(void *arg)
-{
-	struct timespec left = { CLOSE_BOUND_MS / 1000, (CLOSE_BOUND_MS % 1000) * 1000000L };
-
-	while (nanosleep(&left, &left) != 0 && errno == EINTR)
-		;
-	fprintf(stderr, "flowctl: the connection to flowd did not close within %d ms; "
-			"exiting without waiting for it\n",
-		CLOSE_BOUND_MS);
-	_exit(exit_status);
-}
-
-/*
- * Called by cli_run once the output is flushed: the rest (nng_close of the
- * connection, nng_fini) gets CLOSE_BOUND_MS, then flowctl exits anyway.
- * nng 1.5 can wait there forever: after a call that timed out against a
- * stalled flowd, its reaper may never finish stopping the connection's
- * receive, and nng_close waits for the reaper. Nothing is lost by not
- * waiting: the output is written and the exit closes the connection; but
- * waiting would keep a `flowctl mcp` whose client closed stdin (or any
- * command after a timeout) from ever exiting.
- */
 static void bound_close(int status)
 {
-	pthread_attr_t attr;
-	pthread_t t;
-
-	exit_status = status;
-	if (pthread_attr_init(&attr) != 0)
-		return;
-	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-	if (pthread_create(&t, &attr, close_watchdog, NULL) != 0)
-		fprintf(stderr, "flowctl: cannot bound the connection's close\n");
-	pthread_attr_destroy(&attr);
+	exit_guard_arm("flowctl", CLOSE_BOUND_MS, status);
 }
 
 int main(int argc, char **argv)

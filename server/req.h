@@ -49,6 +49,7 @@ struct flow_req {
 	int64_t deadline_ms;    /* CLOCK_MONOTONIC ms; 0: none */
 	int64_t received_ms;    /* CLOCK_MONOTONIC ms the request first arrived */
 	int64_t park_until_ms;  /* set by a handler returning FLOW_PARKED */
+	bool park_first;        /* ... to be woken before the calls parked already */
 	bool no_park;           /* shutting down: answer parked calls now */
 	bool secret;            /* the call carries passwords or tokens: wipe its memory */
 	uint32_t retry_after_ms;

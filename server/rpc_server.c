@@ -212,7 +212,7 @@ static void ctx_wake(struct waiter_node *node, void *arg)
 
 /* Parks a request; during shutdown (no waiters any more) it is handled
  * again at once, and then answered without parking. */
-static void park(rpc_server *s, struct rpc_ctx *c, int64_t until_ms)
+static void park(rpc_server *s, struct rpc_ctx *c, int64_t until_ms, bool first)
 {
 	bool parked = false;
 
@@ -223,7 +223,11 @@ static void park(rpc_server *s, struct rpc_ctx *c, int64_t until_ms)
 		c->state = CTX_PARKED;
 		c->park_us = now_us(); /* before it is on the list: a wake-up may come at once */
 		metrics_parked(1);
-		waiters_park(s->waiters, &c->wnode); /* lock order: s->mu, then the list's */
+		/* lock order: s->mu, then the list's */
+		if (first)
+			waiters_park_first(s->waiters, &c->wnode);
+		else
+			waiters_park(s->waiters, &c->wnode);
 		parked = true;
 	}
 	pthread_mutex_unlock(&s->mu);
@@ -288,6 +292,7 @@ static void handle(rpc_server *s, struct flow_req *r, struct rpc_ctx *c)
 	}
 	arena_reset(r->arena);
 	r->after_reply = NULL;
+	r->park_first = false;
 	open_db(s, r);
 	busy = r->db != NULL; /* the connection is in use until the reply */
 	if (busy)
@@ -304,7 +309,7 @@ static void handle(rpc_server *s, struct flow_req *r, struct rpc_ctx *c)
 	if (busy)
 		metrics_pool_busy(-1);
 	if (rv == FLOW_PARKED) {
-		park(s, c, r->park_until_ms);
+		park(s, c, r->park_until_ms, r->park_first);
 		return;
 	}
 	if (r->secret) /* the reply is copied into the request's message */

@@ -92,6 +92,18 @@ void waiters_park(waiters *w, struct waiter_node *node)
 	nudge(w); /* its deadline may be the next one */
 }
 
+void waiters_park_first(waiters *w, struct waiter_node *node)
+{
+	pthread_mutex_lock(&w->mu);
+	node->next = w->head.next;
+	node->prev = &w->head;
+	w->head.next->prev = node;
+	w->head.next = node;
+	w->count++;
+	pthread_mutex_unlock(&w->mu);
+	nudge(w);
+}
+
 bool waiters_unpark(waiters *w, struct waiter_node *node)
 {
 	bool was = false;

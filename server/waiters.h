@@ -45,6 +45,9 @@ int waiters_start(const char *conninfo, const struct waiters_ops *ops, waiters *
 /* Parks node until node->until_ms or an earlier wake-up. */
 void waiters_park(waiters *w, struct waiter_node *node);
 
+/* Parks node ahead of every other: the next wake-up of one node is its. */
+void waiters_park_first(waiters *w, struct waiter_node *node);
+
 /* Takes node off the list without waking it; true if it was parked. */
 bool waiters_unpark(waiters *w, struct waiter_node *node);
 

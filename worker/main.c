@@ -20,6 +20,7 @@
 
 #include "agents.h"
 #include "config.h"
+#include "exitguard.h"
 #include "log.h"
 #include "stopflag.h"
 #include "worker.h"
@@ -117,6 +118,15 @@ static void print_agents(const agents *ag)
 	}
 }
 
+/* What closing the connections may take once the worker has stopped
+ * (exitguard.h: nng 1.5 can hang there after a call that timed out). */
+#define CLOSE_BOUND_MS 2000
+
+static void bound_close(int status)
+{
+	exit_guard_arm("flow-worker", CLOSE_BOUND_MS, status);
+}
+
 static int run(const struct worker_config *cfg, const agents *ag, int argc, char **argv)
 {
 	/* static: a registration call left behind may still look at them */
@@ -143,6 +153,7 @@ static int run(const struct worker_config *cfg, const agents *ag, int argc, char
 	pthread_detach(th);
 	log_info("worker.start", "flow-worker %s: %s, flowd at %s", FLOW_WORKER_VERSION, cfg->name,
 		 cfg->url);
+	worker_on_stopped(bound_close);
 	rc = worker_run(cfg, ag, &stop, &hurry);
 	return rc; /* the signal thread ends with the process */
 }

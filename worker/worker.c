@@ -680,6 +680,13 @@ static void worker_free(struct worker *w)
 	free(w);
 }
 
+static void (*on_stopped)(int status);
+
+void worker_on_stopped(void (*fn)(int status))
+{
+	on_stopped = fn;
+}
+
 int worker_run(const struct worker_config *cfg, const agents *ag, struct stopflag *stop,
 	       struct stopflag *hurry)
 {
@@ -714,6 +721,8 @@ int worker_run(const struct worker_config *cfg, const agents *ag, struct stopfla
 	}
 	shutdown_all(w);
 	log_info("worker.stopped", "stopped");
+	if (on_stopped != NULL)
+		on_stopped(rc);
 out:
 	worker_release(w);
 	return rc;

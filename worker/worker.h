@@ -38,4 +38,11 @@
 int worker_run(const struct worker_config *cfg, const agents *ag, struct stopflag *stop,
 	       struct stopflag *hurry);
 
+/*
+ * fn (NULL: none) is called by worker_run with its exit status once the
+ * worker has stopped and its outcomes are reported, just before its
+ * connections to flowd are closed: flow-worker bounds that close with it.
+ */
+void worker_on_stopped(void (*fn)(int status));
+
 #endif

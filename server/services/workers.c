@@ -10,6 +10,8 @@
  * FAILED_PRECONDITION and changes nothing.
  */
 #include <inttypes.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -139,6 +141,44 @@ static int claim_park(struct flow_req *r, int wait_ms)
 	return FLOW_PARKED;
 }
 
+/*
+ * Claims of this flowd running in the database at once. Claims of a queue
+ * serialise on its row lock; more of them at once would only hold service
+ * threads (and their connections) waiting for it, while reports and other
+ * calls queue behind them. A claim beyond the lanes is parked ahead of the
+ * other parked calls and woken when a running claim ends (or when its wait
+ * runs out: then it is answered empty, as any long poll).
+ */
+#define CLAIM_LANES 1
+
+static atomic_int claims_running;
+static atomic_int claims_waiting; /* parked for a lane */
+
+static bool claim_lane_enter(struct flow_req *r, int wait_ms)
+{
+	if (atomic_fetch_add(&claims_running, 1) < CLAIM_LANES)
+		return true;
+	atomic_fetch_sub(&claims_running, 1);
+	if (claim_park(r, wait_ms) != FLOW_PARKED) {
+		atomic_fetch_add(&claims_running, 1); /* may not wait: run anyway */
+		return true;
+	}
+	r->park_first = true;
+	atomic_fetch_add(&claims_waiting, 1);
+	return false;
+}
+
+static void claim_lane_leave(void)
+{
+	int n = atomic_load(&claims_waiting);
+
+	atomic_fetch_sub(&claims_running, 1);
+	while (n > 0 && !atomic_compare_exchange_weak(&claims_waiting, &n, n - 1))
+		;
+	if (n > 0)
+		waiters_kick_current(1);
+}
+
 HANDLER(h_claim)
 {
 	const Flow__V1__ClaimRequest *q = (const Flow__V1__ClaimRequest *)in;
@@ -151,7 +191,11 @@ HANDLER(h_claim)
 	res = SERVICE_NEW(r, Flow__V1__ClaimResponse, flow__v1__claim_response__descriptor);
 	if (res == NULL)
 		return FLOW_RESOURCE_EXHAUSTED;
-	if ((rv = store_worker_claim(r, &c, &res->items, &res->n_items)) != FLOW_OK)
+	if (!claim_lane_enter(r, wait_ms))
+		return FLOW_PARKED;
+	rv = store_worker_claim(r, &c, &res->items, &res->n_items);
+	claim_lane_leave();
+	if (rv != FLOW_OK)
 		return rv;
 	if (res->n_items == 0 && (rv = claim_park(r, wait_ms)) != FLOW_OK)
 		return rv;

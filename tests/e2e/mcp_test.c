@@ -165,9 +165,11 @@ static json_t *mcp_rpc(struct mcp_child *c, int id, const char *method, const ch
 {
 	char line[8192];
 	json_t *r;
+	int n = snprintf(line, sizeof(line),
+			 "{\"jsonrpc\":\"2.0\",\"id\":%d,\"method\":\"%s\"%s%s}", id, method,
+			 params ? ",\"params\":" : "", params ? params : "");
 
-	snprintf(line, sizeof(line), "{\"jsonrpc\":\"2.0\",\"id\":%d,\"method\":\"%s\"%s%s}", id,
-		 method, params ? ",\"params\":" : "", params ? params : "");
+	assert_true(n > 0 && (size_t)n < sizeof(line));
 	mcp_send(c, line);
 	r = mcp_recv(c);
 	assert_int_equal(json_integer_value(json_object_get(r, "id")), id);
