@@ -234,10 +234,16 @@ struct drain_params {
 	long concurrency;
 	int n_flowd;
 	long history; /* growth: drain, insert this much history, drain again */
+	int repeat;   /* drains per phase (0: 1); the median rate counts */
 	const char *tag;
 };
+#define DRAIN_REPEAT_MAX 5
+/* growth: each phase's figure is the median of this many drains (one
+ * drain moves ~15 % from run to run on 2 noisy cores) */
+#define GROWTH_REPEAT 3
+#define GROWTH_REPEAT_TEXT "3"
 /* With history > 0, r[0] is the drain on the empty history and r[1] the one
- * after; else only r[0]. */
+ * after; else only r[0]. Each is the median of p->repeat drains. */
 int drain_run(const struct drain_params *p, struct drain_result r[2]);
 
 /* The latency agent (stamp.c): appends "<FLOW_QUEUE_ITEM_ID> <realtime µs>\n"
