@@ -33,6 +33,8 @@ set +m
 PROG=${0##*/}
 self=$0
 root=$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/.." && pwd)
+# shellcheck source=lib/password.sh
+. "$root/scripts/lib/password.sh"
 STATE_MAGIC="# flowd cluster (scripts/cluster.sh)"
 WORKER_ACCOUNT=worker-pool
 
@@ -235,7 +237,7 @@ flowctl()
 start_flowd()
 {
 	local log=$dir/flowd.log pid st http=() admin_pw
-	admin_pw=$(openssl rand -base64 18)
+	admin_pw=$(random_password)
 	printf '%s\n' "$admin_pw" >"$dir/admin.password"
 	url=ipc://$dir/flowd.sock
 	printf 'url %s\n' "$url" >>"$state"

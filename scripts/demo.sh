@@ -10,6 +10,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
+# shellcheck source=lib/password.sh
+. "$root/scripts/lib/password.sh"
 
 "$root/scripts/deps.sh"
 "$root/scripts/npm-deps.sh"
@@ -28,7 +30,7 @@ say "a throwaway deployment: PostgreSQL, flowd with a fresh random signing secre
 eval "$("$root/scripts/cluster.sh" --dir "$cluster" env)"
 admin_pw=$(cat "$cluster/admin.password")
 worker_key=$(cat "$cluster/worker.key")
-planner_pw=$(openssl rand -base64 18)
+planner_pw=$(random_password)
 
 say "logged in as the first admin (created from FLOW_ADMIN_PASSWORD; password from stdin, never argv)"
 flowctl whoami

@@ -4,7 +4,7 @@
 #   scripts/gen-secrets.sh [--force] [--env-file FILE]
 #       writes FILE (default deploy/.env) from deploy/.env.example with a fresh
 #       POSTGRES_PASSWORD (openssl rand -hex 24), FLOW_JWT_SECRET (openssl rand
-#       -base64 48) and FLOW_ADMIN_PASSWORD (openssl rand -base64 18), mode
+#       -base64 48) and FLOW_ADMIN_PASSWORD (openssl rand -base64 18, redrawn until cracklib accepts it), mode
 #       0600. Refuses to overwrite an existing FILE unless --force.
 #   scripts/gen-secrets.sh set NAME [--env-file FILE]
 #       sets NAME in FILE to the first line of stdin, e.g. the workers' key:
@@ -16,6 +16,8 @@ set -euo pipefail
 
 PROG=${0##*/}
 root=$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/.." && pwd)
+# shellcheck source=lib/password.sh
+. "$root/scripts/lib/password.sh"
 template=$root/deploy/.env.example
 
 die()
@@ -69,7 +71,7 @@ cmd_generate()
 	fi
 	POSTGRES_PASSWORD=$(openssl rand -hex 24)
 	FLOW_JWT_SECRET=$(openssl rand -base64 48 | tr -d '\n')
-	FLOW_ADMIN_PASSWORD=$(openssl rand -base64 18)
+	FLOW_ADMIN_PASSWORD=$(random_password)
 	export POSTGRES_PASSWORD FLOW_JWT_SECRET FLOW_ADMIN_PASSWORD
 	SECRETS="POSTGRES_PASSWORD FLOW_JWT_SECRET FLOW_ADMIN_PASSWORD" fill_template |
 		write_private "$file"

@@ -189,6 +189,7 @@ int dispatch_handle(struct flow_req *r, const struct dispatch_limits *lim, const
 	r->secret = false;
 	r->request_id = "-";
 	r->method = "-";
+	r->reply_max = lim->max_message;
 	if (len > lim->max_message) {
 		code = req_error(r, FLOW_RESOURCE_EXHAUSTED,
 				 "request is %zu bytes, more than the %zu-byte message limit", len,

@@ -51,6 +51,7 @@ struct flow_req {
 	int64_t park_until_ms;  /* set by a handler returning FLOW_PARKED */
 	bool park_first;        /* ... to be woken before the calls parked already */
 	bool no_park;           /* shutting down: answer parked calls now */
+	size_t reply_max;       /* the largest reply to build (--max-message); 0: no limit */
 	bool secret;            /* the call carries passwords or tokens: wipe its memory */
 	uint32_t retry_after_ms;
 	struct flow_principal who; /* the caller, once authenticated */

@@ -17,6 +17,7 @@
 
 #include "flow/v1/flow_manager.pb-c.h"
 #include "flow/v1/worker.pb-c.h"
+#include "log.h"
 #include "services/convert.h"
 #include "services/handlers.h"
 #include "settings.h"
@@ -179,6 +180,48 @@ static void claim_lane_leave(void)
 		waiters_kick_current(1);
 }
 
+/* Room in a reply for the RpcResponse envelope around the ClaimResponse. */
+#define REPLY_ENVELOPE_SLACK 1024
+
+/*
+ * Every claimed item carries its ticket, task and project, so a large claim
+ * of items with long texts can outgrow the message limit, and a reply the
+ * worker cannot receive would strand its items until their leases expired,
+ * again and again. The items that do not fit (always keeping the first)
+ * are put back at once, for this or another worker's next claim.
+ */
+static int claim_fit(struct flow_req *r, int64_t worker_id, Flow__V1__ClaimResponse *res)
+{
+	size_t budget, used = 0, keep = 0, n_back;
+	int64_t *ids;
+
+	if (r->reply_max == 0 || res->n_items < 2 ||
+	    protobuf_c_message_get_packed_size(&res->base) + REPLY_ENVELOPE_SLACK <= r->reply_max)
+		return FLOW_OK;
+	budget = r->reply_max > REPLY_ENVELOPE_SLACK ? r->reply_max - REPLY_ENVELOPE_SLACK : 0;
+	for (; keep < res->n_items; keep++) {
+		/* the item, its field tag and length prefix */
+		size_t sz = protobuf_c_message_get_packed_size(&res->items[keep]->base) + 11;
+
+		if (keep > 0 && used + sz > budget)
+			break;
+		used += sz;
+	}
+	if (keep == res->n_items)
+		return FLOW_OK;
+	n_back = res->n_items - keep;
+	if ((ids = arena_alloc(r->arena, sizeof(*ids) * n_back)) == NULL)
+		return req_error(r, FLOW_RESOURCE_EXHAUSTED, "out of memory");
+	for (size_t i = 0; i < n_back; i++)
+		ids[i] = res->items[keep + i]->item->id;
+	log_info("claim.trimmed",
+		 "worker=%lld: %zu of %zu claimed items fit in a %zu-byte reply; the rest are "
+		 "queued again",
+		 (long long)worker_id, keep, res->n_items, r->reply_max);
+	res->n_items = keep;
+	return store_worker_release(r, worker_id, ids, n_back);
+}
+
 HANDLER(h_claim)
 {
 	const Flow__V1__ClaimRequest *q = (const Flow__V1__ClaimRequest *)in;
@@ -195,6 +238,8 @@ HANDLER(h_claim)
 		return FLOW_PARKED;
 	rv = store_worker_claim(r, &c, &res->items, &res->n_items);
 	claim_lane_leave();
+	if (rv == FLOW_OK)
+		rv = claim_fit(r, c.worker_id, res);
 	if (rv != FLOW_OK)
 		return rv;
 	if (res->n_items == 0 && (rv = claim_park(r, wait_ms)) != FLOW_OK)

@@ -294,6 +294,30 @@ int store_worker_claim(struct flow_req *r, const struct store_claim *c,
 	return FLOW_OK;
 }
 
+static struct store_stmt st_release = {
+	"worker_release",
+	"WITH l AS (SELECT id FROM queue_items WHERE id = ANY ($2::bigint[])"
+	"           AND status = 'in_progress' AND lease_owner = $1 ORDER BY id FOR NO KEY UPDATE)"
+	" UPDATE queue_items i SET status = 'queued', attempt = i.attempt - 1, started_at = NULL,"
+	"  lease_owner = NULL, lease_expires_at = NULL FROM l WHERE i.id = l.id",
+	2,
+	0,
+};
+
+int store_worker_release(struct flow_req *r, int64_t worker_id, const int64_t *ids, size_t n)
+{
+	const char *p[2] = { store_worker_owner(r, worker_id), store_p_i64_array(r, ids, n) };
+	PGresult *res;
+	int rv;
+
+	if (p[0] == NULL || p[1] == NULL)
+		return req_error(r, FLOW_RESOURCE_EXHAUSTED, "out of memory");
+	if ((rv = store_exec(r, &st_release, p, &res)) != FLOW_OK)
+		return rv;
+	PQclear(res);
+	return FLOW_OK;
+}
+
 /* ---- heartbeat ---- */
 
 /* "{1,2,3}" of n ints in r->arena. */

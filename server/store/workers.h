@@ -49,6 +49,13 @@ struct store_claim {
  * highest priority first; none is FLOW_OK. FLOW_NOT_FOUND "worker 7 is not
  * registered" / "queue 3 not found".
  */
+/*
+ * Puts claimed items of worker_id back (queued, the attempt not counted, no
+ * lease) when they cannot be handed out after all; items no longer in
+ * progress under that worker are left alone.
+ */
+int store_worker_release(struct flow_req *r, int64_t worker_id, const int64_t *ids, size_t n);
+
 int store_worker_claim(struct flow_req *r, const struct store_claim *c,
 		       Flow__V1__ClaimedItem ***out, size_t *n);
 

@@ -515,6 +515,57 @@ static void test_complete_fail_input(void **state)
 	assert_null(it->lease_owner);
 }
 
+/* A claim whose contexts outgrow the reply limit hands out what fits and
+ * puts the rest back at once, as if never claimed. */
+static void test_claim_reply_bounded(void **state)
+{
+	int64_t p = ts_insert_project(ts_r), q, t, id[6], w;
+	Flow__V1__ClaimResponse *cr;
+	size_t total = 0, first;
+
+	(void)state;
+	q = make_queue(p, "bounded", 10, 30);
+	t = ts_insert_ticket(ts_r, p, 5, NULL, NULL);
+	/* each claimed item carries the ticket: ~30 KB of overview apiece */
+	assert_int_equal(ts_sql_i64(ts_r,
+				    "WITH u AS (UPDATE tickets SET overview = repeat('o', 30000)"
+				    " WHERE id = $1 RETURNING 1) SELECT count(*) FROM u",
+				    1, ts_i64s(t)),
+			 1);
+	for (int i = 0; i < 6; i++)
+		id[i] = enq_task(q, ts_insert_task(ts_r, t, i, NULL, NULL), 5);
+	w = ts_register_worker(ts_r, "noop,default");
+	ts_r->reply_max = 100000;
+	assert_int_equal(ts_claim(ts_r, w, NULL, 6, q, 0, &cr), FLOW_OK);
+	ts_r->reply_max = 0;
+	assert_true(cr->n_items >= 1 && cr->n_items < 6);
+	for (size_t i = 0; i < cr->n_items; i++) {
+		assert_int_equal(cr->items[i]->item->id, id[i]);
+		assert_string_equal(cr->items[i]->item->status, "in_progress");
+	}
+	total = protobuf_c_message_get_packed_size(&cr->base);
+	print_message("%zu of 6 items in %zu bytes\n", cr->n_items, total);
+	assert_true(total <= 100000);
+	/* the rest are queued again, their attempt not counted, their tasks pending */
+	for (size_t i = cr->n_items; i < 6; i++) {
+		assert_col("SELECT status || ' ' || attempt || ' ' || (lease_owner IS NULL)"
+			   " || ' ' || (started_at IS NULL) FROM queue_items WHERE id = $1",
+			   id[i], "queued 0 true true");
+		assert_col("SELECT k.status FROM tasks k JOIN queue_items i ON i.task_id = k.id"
+			   " WHERE i.id = $1",
+			   id[i], "pending");
+	}
+	assert_col("SELECT k.status FROM tasks k JOIN queue_items i ON i.task_id = k.id"
+		   " WHERE i.id = $1",
+		   id[0], "in_progress");
+	/* without the limit the next claim takes them */
+	first = cr->n_items;
+	assert_int_equal(ts_claim(ts_r, w, NULL, 6, q, 0, &cr), FLOW_OK);
+	assert_int_equal(cr->n_items, 6 - first);
+	assert_int_equal(cr->items[0]->item->id, id[first]);
+	assert_int_equal(cr->items[0]->item->attempt, 1);
+}
+
 /* ---- Report ---- */
 
 static Flow__V1__ItemOutcome *outcome(int64_t id, int attempt, bool success, const char *text)
@@ -821,6 +872,7 @@ int main(void)
 		cmocka_unit_test_setup(test_claim_items_and_context, ts_test_reset),
 		cmocka_unit_test_setup(test_claim_paused_and_errors, ts_test_reset),
 		cmocka_unit_test_setup(test_claim_parks, ts_test_reset),
+		cmocka_unit_test_setup(test_claim_reply_bounded, ts_test_reset),
 		cmocka_unit_test_setup(test_heartbeat, ts_test_reset),
 		cmocka_unit_test_setup(test_cancel_running, ts_test_reset),
 		cmocka_unit_test_setup(test_complete_fail_input, ts_test_reset),
