@@ -83,7 +83,7 @@ else
 	rpc=(--rpc-ms 2000 --rounds 3)
 	lat=(--lat-items 300)
 	drain_small=20000 drain_large=200000 large_timeout=180
-	scale=(--scale-items 10000)
+	scale=(--scale-items 30000)
 	growth=(--items 20000 --history 1000000)
 fi
 common=(--db "$db_url" --json-file "$json" --workers 4 --concurrency 16 --threads 4)

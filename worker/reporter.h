@@ -24,7 +24,7 @@
 #include "session.h"
 
 #define REPORTER_WINDOW_MS 2
-#define REPORTER_BATCH 100
+#define REPORTER_BATCH 250
 #define REPORTER_BATCH_BYTES (1024 * 1024)
 #define REPORTER_MAX_PERMANENT_TRIES 5
 

@@ -20,7 +20,7 @@
 #include "status.h"
 
 #define M_CLAIM "/flow.v1.WorkerService/Claim"
-#define CLAIM_MAX_ITEMS 100
+#define CLAIM_MAX_ITEMS 500
 #define DEFAULT_AGENT "default"
 #define POOL_STACK (512 * 1024)
 #define SHUTTING_DOWN "worker shutting down"

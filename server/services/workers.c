@@ -30,7 +30,7 @@
 #define AGENT_MAX_CHARS 200
 #define AGENTS_MAX 100
 #define CAPACITY_MAX 1024
-#define CLAIM_MAX_ITEMS 100
+#define CLAIM_MAX_ITEMS 500
 /* Most items one Heartbeat or Report names (a worker's largest capacity). */
 #define BATCH_MAX 1024
 /* Heartbeat interval bounds (a third of the shortest lease in between). */

@@ -276,9 +276,9 @@ static void test_claim_paused_and_errors(void **state)
 	assert_req_error(ts_r, ts_claim(ts_r, w, NULL, 5, 999999, 0, &cr), FLOW_NOT_FOUND,
 			 "queue 999999 not found");
 	assert_req_error(ts_r, ts_claim(ts_r, w, NULL, 0, q, 0, &cr), FLOW_INVALID_ARGUMENT,
-			 "maxItems must be between 1 and 100 (got 0)");
-	assert_req_error(ts_r, ts_claim(ts_r, w, NULL, 101, q, 0, &cr), FLOW_INVALID_ARGUMENT,
-			 "maxItems must be between 1 and 100 (got 101)");
+			 "maxItems must be between 1 and 500 (got 0)");
+	assert_req_error(ts_r, ts_claim(ts_r, w, NULL, 501, q, 0, &cr), FLOW_INVALID_ARGUMENT,
+			 "maxItems must be between 1 and 500 (got 501)");
 	assert_req_error(ts_r, ts_claim(ts_r, 0, NULL, 1, q, 0, &cr), FLOW_INVALID_ARGUMENT,
 			 "workerId must be a positive integer");
 	c.has_worker_id = c.has_wait_ms = true;

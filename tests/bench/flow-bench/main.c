@@ -29,7 +29,7 @@
 #define FLOW_BENCH_VERSION "dev"
 #endif
 /* flow-worker's claim batch (worker/worker.c CLAIM_MAX_ITEMS) */
-#define WORKER_CLAIM_MAX 100
+#define WORKER_CLAIM_MAX 500
 
 struct bench_opts opt;
 volatile int bench_interrupted;
@@ -55,8 +55,8 @@ static void usage(FILE *out)
 		"  --items N             drain/growth: items per drain (20000)\n"
 		"  --workers W           drain/growth/latency: flow-worker processes (4)\n"
 		"  --concurrency C       --concurrency of each flow-worker (16)\n"
-		"  --prefetch P          --prefetch of each flow-worker (84: claims of up to\n"
-		"                        C + P = 100 items)\n"
+		"  --prefetch P          --prefetch of each flow-worker (484: claims of up to\n"
+		"                        C + P = 500 items)\n"
 		"  --threads T           flowd --threads (4, flowd's default)\n"
 		"  --per-ticket K        items per ticket: 1 ticket item + K-1 tasks (100)\n"
 		"  --rpc-ms MS           rpc: length of one measured run (2000)\n"
@@ -65,7 +65,7 @@ static void usage(FILE *out)
 		"  --lat-items N         latency: items enqueued one at a time (300)\n"
 		"  --lat-gap-ms MS       latency: pause between enqueues (5)\n"
 		"  --scale-workers LIST  scale: worker counts (1,4,16,64)\n"
-		"  --scale-items N       scale: items per drain (10000)\n"
+		"  --scale-items N       scale: items per drain (30000)\n"
 		"  --scale2-workers W    scale: workers for 1 vs 2 flowd (16)\n"
 		"  --history N           growth: finished rows inserted (1000000)\n"
 		"  --idle-callers N      memory: idle long-polling workers (200)\n"
@@ -116,7 +116,7 @@ static void defaults(bool smoke)
 	opt.items = smoke ? 200 : 20000;
 	opt.workers = smoke ? 2 : 4;
 	opt.concurrency = 16;
-	opt.prefetch = 84;
+	opt.prefetch = 484;
 	opt.threads = 4;
 	opt.per_ticket = 100;
 	opt.rpc_ms = smoke ? 200 : 2000;
@@ -124,7 +124,7 @@ static void defaults(bool smoke)
 	opt.rpc_clients = 16;
 	opt.lat_items = smoke ? 10 : 300;
 	opt.lat_gap_ms = 5;
-	opt.scale_items = smoke ? 200 : 10000;
+	opt.scale_items = smoke ? 200 : 30000;
 	scale_list(smoke ? "1,2,4" : "1,4,16,64");
 	opt.scale2_workers = smoke ? 2 : 16;
 	opt.history = smoke ? 5000 : 1000000;
