@@ -143,7 +143,7 @@ static int claim_park(struct flow_req *r, int wait_ms)
 }
 
 /*
- * Claims of this flowd running in the database at once. Claims of a queue
+ * Claims of this flowd running in the database at once: one. Claims of a queue
  * serialise on its row lock; more of them at once would only hold service
  * threads (and their connections) waiting for it, while reports and other
  * calls queue behind them. A claim beyond the lanes is parked ahead of the
@@ -219,7 +219,13 @@ static int claim_fit(struct flow_req *r, int64_t worker_id, Flow__V1__ClaimRespo
 		 "queued again",
 		 (long long)worker_id, keep, res->n_items, r->reply_max);
 	res->n_items = keep;
-	return store_worker_release(r, worker_id, ids, n_back);
+	if (store_worker_release(r, worker_id, ids, n_back) != FLOW_OK) {
+		/* the kept items still go out; the others wait for their leases */
+		log_warn("claim.release_failed", "worker=%lld: putting back %zu items: %s",
+			 (long long)worker_id, n_back, r->message);
+		r->message[0] = '\0';
+	}
+	return FLOW_OK;
 }
 
 HANDLER(h_claim)
