@@ -35,7 +35,7 @@ static struct store_stmt st_claim = {
 /*
  * After the claim commits (its queue row lock released) and the worker has
  * its answer: the claimed items' tasks and tickets in progress, in a
- * transaction of their own (0009, 0010).
+ * transaction of their own (flow_claimed_mark_running, migration 0007).
  */
 static struct store_stmt st_claim_mark = {
 	"worker_claim_mark",

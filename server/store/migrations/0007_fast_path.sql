@@ -1,13 +1,93 @@
--- flowd schema, version 9: a worker claim holds its queue row lock for the
--- claim alone. Claims of a queue serialise on that lock (it keeps
--- maxParallelItems exact across connections and flowd processes), and the
--- lock lasts until commit; marking the claimed items' tasks and tickets in
--- progress took about half of that time. flowd now does it right after the
--- claim commits, in a transaction of its own (flow_claimed_mark_running),
--- before it answers the worker. And Report looks up why an outcome was
--- rejected only for rejected outcomes.
+-- flowd schema, version 7: the hot path of the queue engine, set-based.
+-- docs/performance.md measures each change. Semantics are unchanged
+-- (docs/queue-semantics.md): the same compare-and-set, leases, capacity
+-- check under the queue row lock, priority order and lock order (queue
+-- rows, queue items, tasks, tickets; each by id).
 
--- Worker claim, as in 0008, without marking tasks and tickets.
+-- flow_ms is STABLE, as extract(epoch FROM timestamptz) is: declared
+-- IMMUTABLE it was never inlined and every call ran the SQL-function
+-- executor (about half of a GetQueue's database time).
+ALTER FUNCTION flow_ms(timestamptz) STABLE;
+
+-- ---- a ticket follows its tasks, once per statement ----
+
+-- The tickets p_tickets follow their tasks (the rule of 0001): closed when
+-- no task is left pending or in progress and one is completed, in progress
+-- again when a closed ticket has an open task. Locks the tickets in id
+-- order before counting: two transactions completing a ticket's last two
+-- tasks at once would otherwise each count the other's task as still open
+-- under its own snapshot and leave the ticket in progress.
+CREATE FUNCTION flow_tickets_follow(p_tickets bigint[]) RETURNS void
+    LANGUAGE plpgsql AS $$
+BEGIN
+    IF p_tickets IS NULL THEN
+        RETURN;
+    END IF;
+    PERFORM 1 FROM tickets WHERE id = ANY (p_tickets) ORDER BY id FOR NO KEY UPDATE;
+    UPDATE tickets t
+       SET status = CASE WHEN s.open_tasks = 0 THEN 'closed' ELSE 'in_progress' END
+      FROM (SELECT k.ticket_id,
+                   count(*) FILTER (WHERE k.status IN ('pending', 'in_progress')) AS open_tasks,
+                   count(*) FILTER (WHERE k.status = 'completed') AS done_tasks
+              FROM tasks k WHERE k.ticket_id = ANY (p_tickets)
+             GROUP BY k.ticket_id) s
+     WHERE t.id = s.ticket_id
+       AND ((s.open_tasks = 0 AND s.done_tasks > 0 AND t.status <> 'closed')
+         OR (s.open_tasks > 0 AND t.status = 'closed'));
+END $$;
+
+-- Statement-level: a statement that changes the status of k tasks of one
+-- ticket counts that ticket's tasks once, not k times. A change between
+-- two open states (pending and in_progress: a claim, a retry) cannot change
+-- the ticket and is skipped, so claims neither lock nor count tickets.
+CREATE FUNCTION flow_tasks_follow_insert() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM flow_tickets_follow((SELECT array_agg(DISTINCT n.ticket_id) FROM new_rows n));
+    RETURN NULL;
+END $$;
+
+CREATE FUNCTION flow_tasks_follow_delete() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM flow_tickets_follow((SELECT array_agg(DISTINCT o.ticket_id) FROM old_rows o));
+    RETURN NULL;
+END $$;
+
+CREATE FUNCTION flow_tasks_follow_update() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM flow_tickets_follow((
+        SELECT array_agg(DISTINCT x.ticket_id)
+          FROM new_rows n JOIN old_rows o ON o.id = n.id
+         CROSS JOIN LATERAL (VALUES (n.ticket_id), (o.ticket_id)) x(ticket_id)
+         WHERE n.ticket_id <> o.ticket_id
+            OR (n.status IS DISTINCT FROM o.status
+                AND NOT (n.status IN ('pending', 'in_progress')
+                         AND o.status IN ('pending', 'in_progress')))));
+    RETURN NULL;
+END $$;
+
+DROP TRIGGER tasks_follow_update ON tasks;
+DROP TRIGGER tasks_follow_insert_delete ON tasks;
+DROP FUNCTION flow_ticket_follow_tasks();
+CREATE TRIGGER tasks_follow_insert AFTER INSERT ON tasks
+    REFERENCING NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION flow_tasks_follow_insert();
+CREATE TRIGGER tasks_follow_delete AFTER DELETE ON tasks
+    REFERENCING OLD TABLE AS old_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION flow_tasks_follow_delete();
+CREATE TRIGGER tasks_follow_update AFTER UPDATE ON tasks
+    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION flow_tasks_follow_update();
+
+-- ---- claims ----
+
+-- Worker claim, as in 0006, with two changes. The ready check of each
+-- candidate queue is a LIMIT 1 probe of the partial index queue_items_ready
+-- (the EXISTS it replaces was planned as a semi-join over a sequential scan
+-- of all of queue_items, per claim). And it no longer marks the claimed
+-- items' tasks and tickets in progress: claims of a queue serialise on its
+-- row lock, which lasts until commit, and the marking took about half of
+-- that time. flowd marks them right after the claim commits, in a
+-- transaction of its own (flow_claimed_mark_running).
 CREATE OR REPLACE FUNCTION flow_claim_worker(p_worker bigint, p_owner text, p_agents text[],
                                              p_max int, p_queue bigint)
     RETURNS SETOF queue_items LANGUAGE plpgsql VOLATILE AS $$
@@ -78,14 +158,18 @@ END $$;
 -- statement that changes several items), so a cancel, a failure or a
 -- rescue of the item either ran before (the item no longer qualifies) or
 -- waits until the marking commits and then puts the task back itself.
--- Items whose claim did not commit, or a flowd that stopped between the
--- two transactions, leave tasks pending: the state a lease expiry
--- restores anyway.
+-- The transaction commits without waiting for its WAL flush
+-- (synchronous_commit off, for it only): what it writes is derived state
+-- that may be lost. Items whose claim did not commit, a flowd that stopped
+-- between the two transactions, or a server crash before the flush leave
+-- the tasks pending: the state a lease expiry restores anyway. A later
+-- durable commit flushes this one with it.
 CREATE FUNCTION flow_claimed_mark_running(p_owner text, p_ids bigint[]) RETURNS void
     LANGUAGE plpgsql AS $$
 DECLARE
     v_items queue_items[];
 BEGIN
+    PERFORM set_config('synchronous_commit', 'off', true);
     SELECT array_agg(x.i) INTO v_items FROM (
         SELECT i FROM queue_items i
          WHERE i.id = ANY (p_ids) AND i.status = 'in_progress' AND i.lease_owner = p_owner
@@ -95,9 +179,17 @@ BEGIN
     END IF;
 END $$;
 
--- WorkerService.Report, as in 0008, but the reason of a rejected outcome is
--- looked up for rejected outcomes only (0008 ran flow_not_running_reason,
--- a query, for every outcome and discarded it for the applied ones).
+-- ---- outcomes ----
+
+-- WorkerService.Report, as in 0004, set-based: one UPDATE of the items, one
+-- of their tasks, one of the tickets of ticket items, whatever the batch
+-- size. Each outcome is the compare-and-set of flow_item_finish (status
+-- in_progress, lease owner p_owner, the attempt; NULL attempt: not
+-- compared); an item listed twice is applied once, the other position then
+-- reports that the item is no longer in progress. One row per outcome, as
+-- before: its position, the SQLSTATE when its compare-and-set failed (NULL:
+-- applied), a message, and the item's status afterwards; why an outcome
+-- was rejected is looked up for rejected outcomes only.
 CREATE OR REPLACE FUNCTION flow_report(p_owner text, p_ids bigint[], p_attempts int[],
                                        p_success boolean[], p_notes text[],
                                        p_metadata text[], p_errors text[],
