@@ -80,28 +80,31 @@ static void nudge(waiters *w)
 		;
 }
 
-void waiters_park(waiters *w, struct waiter_node *node)
+/* Links node in at the end of the list (first: at its front, to be woken
+ * before the others) and wakes the thread: its deadline may be the next. */
+static void park_at(waiters *w, struct waiter_node *node, bool first)
 {
+	struct waiter_node *at;
+
 	pthread_mutex_lock(&w->mu);
-	node->prev = w->head.prev;
-	node->next = &w->head;
-	w->head.prev->next = node;
-	w->head.prev = node;
+	at = first ? &w->head : w->head.prev;
+	node->prev = at;
+	node->next = at->next;
+	at->next->prev = node;
+	at->next = node;
 	w->count++;
 	pthread_mutex_unlock(&w->mu);
-	nudge(w); /* its deadline may be the next one */
+	nudge(w);
+}
+
+void waiters_park(waiters *w, struct waiter_node *node)
+{
+	park_at(w, node, false);
 }
 
 void waiters_park_first(waiters *w, struct waiter_node *node)
 {
-	pthread_mutex_lock(&w->mu);
-	node->next = w->head.next;
-	node->prev = &w->head;
-	w->head.next->prev = node;
-	w->head.next = node;
-	w->count++;
-	pthread_mutex_unlock(&w->mu);
-	nudge(w);
+	park_at(w, node, true);
 }
 
 bool waiters_unpark(waiters *w, struct waiter_node *node)
