@@ -145,8 +145,7 @@ static bool valid_db_name(const char *name)
 	return true;
 }
 
-/* URL (or key=value conninfo) admin with its database replaced by name. */
-static int db_url(const char *admin, const char *name, char *out, size_t len)
+int ts_db_url_with(const char *admin, const char *name, char *out, size_t len)
 {
 	const char *auth, *path, *query, *end;
 	int n;
@@ -241,7 +240,7 @@ int ts_create_db(char *url_out, size_t len)
 		fprintf(stderr, "testsupport: bad database name %s\n", name);
 		return -1;
 	}
-	if (db_url(admin, name, url_out, len) != 0) {
+	if (ts_db_url_with(admin, name, url_out, len) != 0) {
 		fprintf(stderr, "testsupport: database URL does not fit in %zu bytes\n", len);
 		return -1;
 	}

@@ -57,6 +57,10 @@ int ts_free_tcp_port(void);
 /* Creates a private directory under $TMPDIR (or /tmp); NULL on failure. */
 char *ts_tmpdir(void);
 
+/* URL (or key=value conninfo) admin with its database replaced by name, into
+ * out. 0, or -1 when it does not fit. */
+int ts_db_url_with(const char *admin, const char *name, char *out, size_t len);
+
 /* Removes dir and everything under it (symlinks are not followed). */
 void ts_rmrf(const char *dir);
 

@@ -33,21 +33,7 @@ static void quiet_notices(void *arg, const char *message)
 /* URL (or key=value conninfo) opt.db with its database replaced by name. */
 int env_db_url(const char *name, char *out, size_t len)
 {
-	const char *admin = opt.db, *auth, *path, *query, *end;
-	int n;
-
-	if (strncmp(admin, "postgresql://", 13) != 0 && strncmp(admin, "postgres://", 11) != 0) {
-		n = snprintf(out, len, "%s dbname=%s", admin, name);
-		return n < 0 || (size_t)n >= len ? -1 : 0;
-	}
-	auth = strstr(admin, "://") + 3;
-	query = strchr(auth, '?');
-	path = strchr(auth, '/');
-	if (path != NULL && query != NULL && path > query)
-		path = NULL;
-	end = path ? path : query ? query : auth + strlen(auth);
-	n = snprintf(out, len, "%.*s/%s%s", (int)(end - admin), admin, name, query ? query : "");
-	return n < 0 || (size_t)n >= len ? -1 : 0;
+	return ts_db_url_with(opt.db, name, out, len);
 }
 
 /* Runs one statement on the admin database. */
