@@ -5,9 +5,10 @@
  * anything else and does not read its stdin (flow-worker allows that).
  *
  * Built twice: into flow-bench (`flow-bench --agent-stamp FILE`) and, with
- * STAMP_STANDALONE, as flow-bench-stamp, a program linked with nothing but
- * the C library so that starting it costs as little as a process can: the
- * latency mode measures flowd and flow-worker, not a dynamic loader.
+ * STAMP_STANDALONE, as flow-bench-stamp, a program linked statically with
+ * nothing but the C library so that starting it costs as little as a
+ * process can: the latency mode measures flowd and flow-worker, not a
+ * dynamic loader.
  */
 #include <fcntl.h>
 #include <stdio.h>
