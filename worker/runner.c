@@ -41,6 +41,7 @@ struct runner {
 	char last_err[512];
 	unsigned lines_logged, lines_dropped;
 	long long start_ms, deadline_ms, kill_at_ms;
+	long long started_at_us; /* CLOCK_REALTIME, for the outcome's metadata */
 	bool terminating, timed_out, cancelled, exited, reaped;
 	int status;
 };
@@ -51,6 +52,14 @@ static long long now_ms(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+long long runner_realtime_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
 static void close_fd(int *fd)
@@ -163,6 +172,7 @@ static void adopt_child(runner *r, pid_t pid, int pipes[4][2])
 	if (r->pidfd < 0)
 		r->pidfd = -1;
 	r->start_ms = now_ms();
+	r->started_at_us = runner_realtime_us();
 	r->deadline_ms = r->start_ms + (long long)r->spec->timeout_s * 1000;
 	if (r->spec->input_len == 0)
 		close_fd(&r->in_fd);
@@ -498,6 +508,7 @@ static void fill_result(runner *r, struct runner_result *res)
 	res->timed_out = r->timed_out;
 	res->cancelled = r->cancelled;
 	res->duration_ms = now_ms() - r->start_ms;
+	res->started_at_us = r->started_at_us;
 	describe_exit(r, res);
 	if (r->timed_out || r->cancelled) {
 		res->outcome = RUNNER_RETRY;

@@ -62,6 +62,7 @@ struct runner_result {
 	bool timed_out;
 	bool cancelled;
 	long long duration_ms;
+	long long started_at_us; /* CLOCK_REALTIME µs at which it was started; 0: never */
 	char error[1024]; /* why, for RETRY and FAILED; "" for COMPLETED */
 };
 
@@ -101,5 +102,8 @@ void runner_free(runner *r);
 int runner_run(const struct runner_spec *spec, struct runner_result *res);
 
 void runner_result_clear(struct runner_result *res);
+
+/* CLOCK_REALTIME in µs: the clock of runner_result.started_at_us. */
+long long runner_realtime_us(void);
 
 #endif

@@ -83,8 +83,9 @@ static void worker_release(struct worker *w)
 
 /* ---- outcomes ------------------------------------------------------------- */
 
+/* started_us: when the agent started (CLOCK_REALTIME µs), 0 when it did not. */
 static char *metadata_json(const struct worker *w, const char *agent,
-			   const struct runner_result *res)
+			   const struct runner_result *res, long long started_us)
 {
 	json_t *o = json_object();
 	char *text;
@@ -93,6 +94,8 @@ static char *metadata_json(const struct worker *w, const char *agent,
 		return NULL;
 	json_object_set_new(o, "worker", json_string(w->cfg->name));
 	json_object_set_new(o, "agent", json_string(agent));
+	if (started_us > 0)
+		json_object_set_new(o, "startedAtUs", json_integer(started_us));
 	if (res != NULL) {
 		json_object_set_new(o, "durationMs", json_integer(res->duration_ms));
 		json_object_set_new(o, "exitStatus",
@@ -148,7 +151,8 @@ static void report_now(struct worker *w, int64_t id, int32_t attempt, const char
 	o->attempt = attempt;
 	o->success = success;
 	o->retryable = !success;
-	o->metadata = metadata_json(w, agent, NULL);
+	/* a success here is a built-in agent that has just run */
+	o->metadata = metadata_json(w, agent, NULL, success ? runner_realtime_us() : 0);
 	report(w, o, agent, 0);
 }
 
@@ -182,7 +186,7 @@ static void conclude(struct worker *w, struct job *j, struct runner_result *res,
 	} else {
 		o->error = strdup(res->error);
 	}
-	o->metadata = metadata_json(w, j->agent->id, res);
+	o->metadata = metadata_json(w, j->agent->id, res, res->started_at_us);
 	report(w, o, j->agent->id, res->duration_ms);
 }
 

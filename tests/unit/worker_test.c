@@ -26,6 +26,7 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -58,6 +59,7 @@ struct got {
 	bool success, retryable;
 	char notes[256];
 	char error[256];
+	long long started_us; /* the metadata's startedAtUs; 0: absent */
 };
 
 struct fake {
@@ -230,6 +232,23 @@ static void on_heartbeat(nng_msg *msg, const ProtobufCBinaryData *body)
 		reply(msg, FLOW_OK, NULL, &resp.base);
 }
 
+/* The "startedAtUs" of an outcome's metadata (compact JSON), 0 if absent. */
+static long long started_at(const char *metadata)
+{
+	const char *p = metadata ? strstr(metadata, "\"startedAtUs\":") : NULL;
+
+	return p ? strtoll(p + strlen("\"startedAtUs\":"), NULL, 10) : 0;
+}
+
+/* CLOCK_REALTIME in µs, the clock of startedAtUs. */
+static long long realtime_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
 /* Under fk->mu. */
 static void record(const Flow__V1__ItemOutcome *o)
 {
@@ -241,6 +260,7 @@ static void record(const Flow__V1__ItemOutcome *o)
 	g->retryable = o->retryable;
 	snprintf(g->notes, sizeof(g->notes), "%s", o->completion_notes ? o->completion_notes : "");
 	snprintf(g->error, sizeof(g->error), "%s", o->error ? o->error : "");
+	g->started_us = started_at(o->metadata);
 }
 
 static bool is_stale(int64_t id)
@@ -539,15 +559,19 @@ static void test_noop_items_batched(void **state)
 	struct run r;
 	struct got g;
 	int n = 300;
+	long long t0 = realtime_us(), t1;
 
 	for (int i = 1; i <= n; i++)
 		queue_item(i, "noop");
 	start_worker(&r, "", 8);
 	WAIT_FOR(count(&fk->n_got) >= n, 10000);
+	t1 = realtime_us();
 	for (int i = 1; i <= n; i++) {
 		assert_int_equal(got(i, &g), 1);
 		assert_true(g.success);
 		assert_string_equal(g.notes, "noop");
+		/* when the built-in agent ran */
+		assert_true(g.started_us >= t0 && g.started_us <= t1);
 	}
 	assert_true(count(&fk->reports) < n / 2); /* outcomes travel in batches */
 	assert_int_equal(count(&fk->registrations), 1);
@@ -563,6 +587,7 @@ static void test_agents_and_failures(void **state)
 	char text[2400];
 	struct run r;
 	struct got g;
+	long long t0 = realtime_us();
 
 	snprintf(text, sizeof(text), "echo = %s\nfail = %s\ntemp = %s\n",
 		 script("echo.sh", "cat >/dev/null; echo \"done $FLOW_QUEUE_ITEM_ID\""),
@@ -577,6 +602,7 @@ static void test_agents_and_failures(void **state)
 	assert_int_equal(got(11, &g), 1);
 	assert_true(g.success);
 	assert_string_equal(g.notes, "done 11\n");
+	assert_true(g.started_us >= t0 && g.started_us <= realtime_us());
 	assert_int_equal(got(12, &g), 1);
 	assert_false(g.success);
 	assert_false(g.retryable);
@@ -587,6 +613,7 @@ static void test_agents_and_failures(void **state)
 	assert_int_equal(got(14, &g), 1);
 	assert_true(g.retryable);
 	assert_string_equal(g.error, "agent \"ghost\" is not configured on this worker");
+	assert_int_equal(g.started_us, 0); /* it never started */
 	assert_int_equal(got(15, &g), 1);
 	assert_true(g.retryable);
 	assert_non_null(strstr(g.error, "names no agent"));

@@ -11,6 +11,11 @@
  * claim), reads it too, so the path splits into accepted -> claimed (flowd,
  * PostgreSQL) and claimed -> agent started (the Claim reply, flow-worker's
  * dispatch, posix_spawn).
+ *
+ * Then the same with items of the built-in noop agent, which runs in the
+ * worker's own process (as the peer's jobs run in its): its start is the
+ * outcome metadata's startedAtUs (docs/worker.md), read from the row once
+ * the item has completed. Its figures are prefixed "builtin_".
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -179,15 +184,52 @@ static struct lat_item *find(struct lat_item *it, long n, int64_t id)
 	return NULL;
 }
 
+/*
+ * The claim time of each item (its row's started_at) and, with builtin, its
+ * start (the completed row's metadata startedAtUs). Returns how many items
+ * have a start, or -1.
+ */
+static long read_rows(struct env *e, const struct seed *s, struct lat_item *it, long n,
+		      bool builtin)
+{
+	char q[32];
+	const char *p[] = { q };
+	PGresult *res;
+	long got = 0;
+
+	snprintf(q, sizeof(q), "%" PRId64, s->queue_id);
+	res = PQexecParams(e->pg,
+			   "SELECT id, (extract(epoch FROM started_at) * 1000000)::bigint,"
+			   " CASE WHEN status = 'completed'"
+			   "  THEN (metadata ->> 'startedAtUs')::bigint END"
+			   " FROM queue_items WHERE queue_id = $1 AND started_at IS NOT NULL",
+			   1, NULL, p, NULL, NULL, 0);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+		fprintf(stderr, "flow-bench: %s", PQerrorMessage(e->pg));
+		PQclear(res);
+		return -1;
+	}
+	for (int i = 0; i < PQntuples(res); i++) {
+		struct lat_item *x = find(it, n, strtoll(PQgetvalue(res, i, 0), NULL, 10));
+
+		if (x == NULL)
+			continue;
+		x->claimed_us = strtoll(PQgetvalue(res, i, 1), NULL, 10);
+		if (builtin && !PQgetisnull(res, i, 2))
+			x->started_us = strtoll(PQgetvalue(res, i, 2), NULL, 10);
+	}
+	PQclear(res);
+	for (long i = 0; i < n; i++)
+		got += it[i].started_us != 0;
+	return got;
+}
+
 /* Reads the stamps (waiting up to 30 s for all n) and the claim times. */
 static int collect(struct env *e, const struct seed *s, const char *stamps, struct lat_item *it,
 		   long n)
 {
 	double t0 = stats_mono_s();
 	long got = 0;
-	char q[32];
-	const char *p[] = { q };
-	PGresult *res;
 
 	while (got < n && stats_mono_s() - t0 < 30 && !bench_interrupted) {
 		char *text = ts_read_file(stamps, NULL), *line, *save = NULL;
@@ -214,30 +256,44 @@ static int collect(struct env *e, const struct seed *s, const char *stamps, stru
 		fprintf(stderr, "flow-bench: only %ld of %ld agents started\n", got, n);
 		return -1;
 	}
-	snprintf(q, sizeof(q), "%" PRId64, s->queue_id);
-	res = PQexecParams(e->pg,
-			   "SELECT id, (extract(epoch FROM started_at) * 1000000)::bigint "
-			   "FROM queue_items WHERE queue_id = $1 AND started_at IS NOT NULL",
-			   1, NULL, p, NULL, NULL, 0);
-	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-		fprintf(stderr, "flow-bench: %s", PQerrorMessage(e->pg));
-		PQclear(res);
+	return read_rows(e, s, it, n, false) < 0 ? -1 : 0;
+}
+
+/* Waits up to 30 s until the n built-in items have completed; their start
+ * and claim times. */
+static int collect_builtin(struct env *e, const struct seed *s, struct lat_item *it, long n)
+{
+	double t0 = stats_mono_s();
+	long got = 0;
+
+	while (got < n && stats_mono_s() - t0 < 30 && !bench_interrupted) {
+		if ((got = read_rows(e, s, it, n, true)) < 0)
+			return -1;
+		if (got < n)
+			stats_sleep_ms(50);
+	}
+	if (got < n) {
+		fprintf(stderr, "flow-bench: only %ld of %ld built-in items completed\n", got, n);
 		return -1;
 	}
-	for (int i = 0; i < PQntuples(res); i++) {
-		struct lat_item *x = find(it, n, strtoll(PQgetvalue(res, i, 0), NULL, 10));
-
-		if (x)
-			x->claimed_us = strtoll(PQgetvalue(res, i, 1), NULL, 10);
-	}
-	PQclear(res);
 	return 0;
 }
 
-static void print_latency(struct lat_item *it, long n, const char *which, struct samples *spawn)
+/* Figure name prefix + name, for the two kinds of agent. */
+static const char *fig(const char *prefix, const char *name)
+{
+	static char buf[96];
+
+	snprintf(buf, sizeof(buf), "%s%s", prefix, name);
+	return buf;
+}
+
+/* The figures of one run; spawn (the floor) and the enqueue round trip only
+ * for the process agent's run (prefix ""). */
+static void print_latency(struct lat_item *it, long n, const char *prefix, const char *which,
+			  struct samples *spawn)
 {
 	struct samples total = { 0 }, claim = { 0 }, start = { 0 }, enq = { 0 }, sent = { 0 };
-	char target[128];
 	double p50, p99;
 
 	for (long i = 0; i < n; i++) {
@@ -256,27 +312,35 @@ static void print_latency(struct lat_item *it, long n, const char *which, struct
 	report_ctx("concurrency", opt.concurrency);
 	p50 = samples_pct(&total, 50);
 	p99 = samples_pct(&total, 99);
-	snprintf(target, sizeof(target), "<= 1 ms");
-	report_figure("latency", "accepted_to_started_p50", p50, "ms", target, p50 <= 1.0);
-	snprintf(target, sizeof(target), "<= 3 ms");
-	report_figure("latency", "accepted_to_started_p99", p99, "ms", target, p99 <= 3.0);
-	report_figure("latency", "accepted_to_started_max", samples_max(&total), "ms", NULL, -1);
-	report_figure("latency", "sent_to_started_p50", samples_pct(&sent, 50), "ms",
+	report_figure("latency", fig(prefix, "accepted_to_started_p50"), p50, "ms", "<= 1 ms",
+		      p50 <= 1.0);
+	report_figure("latency", fig(prefix, "accepted_to_started_p99"), p99, "ms", "<= 3 ms",
+		      p99 <= 3.0);
+	report_figure("latency", fig(prefix, "accepted_to_started_max"), samples_max(&total), "ms",
+		      NULL, -1);
+	report_figure("latency", fig(prefix, "sent_to_started_p50"), samples_pct(&sent, 50), "ms",
 		      "from just before the EnqueueTask call", -1);
-	report_figure("latency", "sent_to_started_p99", samples_pct(&sent, 99), "ms", NULL, -1);
-	report_figure("latency", "accepted_to_claimed_p50", samples_pct(&claim, 50), "ms",
-		      "started_at of the row (PostgreSQL clock_timestamp())", -1);
-	report_figure("latency", "accepted_to_claimed_p99", samples_pct(&claim, 99), "ms", NULL,
-		      -1);
-	report_figure("latency", "claimed_to_started_p50", samples_pct(&start, 50), "ms", which,
-		      -1);
-	report_figure("latency", "claimed_to_started_p99", samples_pct(&start, 99), "ms", NULL, -1);
-	report_figure("latency", "spawn_floor_p50", samples_pct(spawn, 50), "ms",
-		      "posix_spawn -> agent started, flow-bench spawning the same agent", -1);
-	report_figure("latency", "spawn_floor_p99", samples_pct(spawn, 99), "ms", NULL, -1);
-	report_figure("latency", "enqueue_rpc_p50", samples_pct(&enq, 50), "ms",
+	report_figure("latency", fig(prefix, "sent_to_started_p99"), samples_pct(&sent, 99), "ms",
+		      NULL, -1);
+	report_figure("latency", fig(prefix, "accepted_to_claimed_p50"), samples_pct(&claim, 50),
+		      "ms", "started_at of the row (PostgreSQL clock_timestamp())", -1);
+	report_figure("latency", fig(prefix, "accepted_to_claimed_p99"), samples_pct(&claim, 99),
+		      "ms", NULL, -1);
+	report_figure("latency", fig(prefix, "claimed_to_started_p50"), samples_pct(&start, 50),
+		      "ms", which, -1);
+	report_figure("latency", fig(prefix, "claimed_to_started_p99"), samples_pct(&start, 99),
+		      "ms", NULL, -1);
+	if (spawn != NULL) {
+		report_figure("latency", "spawn_floor_p50", samples_pct(spawn, 50), "ms",
+			      "posix_spawn -> agent started, flow-bench spawning the same agent",
+			      -1);
+		report_figure("latency", "spawn_floor_p99", samples_pct(spawn, 99), "ms", NULL,
+			      -1);
+	}
+	report_figure("latency", fig(prefix, "enqueue_rpc_p50"), samples_pct(&enq, 50), "ms",
 		      "EnqueueTask round trip, commit included", -1);
-	report_figure("latency", "enqueue_rpc_p99", samples_pct(&enq, 99), "ms", NULL, -1);
+	report_figure("latency", fig(prefix, "enqueue_rpc_p99"), samples_pct(&enq, 99), "ms", NULL,
+		      -1);
 	report_ctx_clear();
 	samples_free(&total);
 	samples_free(&claim);
@@ -288,20 +352,26 @@ static void print_latency(struct lat_item *it, long n, const char *which, struct
 int mode_latency(void)
 {
 	struct env e;
-	struct seed s = { 0 };
-	struct lat_item *it = NULL;
+	struct seed s = { 0 }, sb = { 0 };
+	struct lat_item *it = NULL, *ib = NULL;
 	char agents[800], stamps[800];
 	const char *which;
 	struct samples spawn = { 0 };
 	long n = opt.lat_items, pt = opt.per_ticket > 1 ? opt.per_ticket : 2;
+	long tickets = ((n + pt - 2) / (pt - 1)) * pt;
 	int rv = -1;
 
 	if (env_open(&e, "latency") != 0 || env_flowd_start(&e) != 0 ||
-	    seed_project_queue(&e, "stamp", &s) != 0 ||
-	    seed_tickets(&e, &s, ((n + pt - 2) / (pt - 1)) * pt, pt, "stamp") != 0 ||
+	    seed_project_queue(&e, "stamp", &s) != 0 || seed_tickets(&e, &s, tickets, pt, "stamp") ||
 	    write_agents(&e, agents, sizeof(agents), stamps, sizeof(stamps), &which) != 0)
 		goto out;
+	/* the built-in run's tasks, in the same queue */
+	sb.project_id = s.project_id;
+	sb.queue_id = s.queue_id;
+	if (seed_tickets(&e, &sb, tickets, pt, "noop") != 0)
+		goto out;
 	if ((it = calloc((size_t)n, sizeof(*it))) == NULL ||
+	    (ib = calloc((size_t)n, sizeof(*ib))) == NULL ||
 	    spawn_floor(&e, stamp_prog, &spawn, n < 100 ? n : 100) != 0)
 		goto out;
 	for (long i = 0; i < opt.workers; i++)
@@ -309,18 +379,25 @@ int mode_latency(void)
 			goto out;
 	if (wait_workers_idle(&e, opt.workers) != 0)
 		goto out;
-	report_note("latency: %ld workers idle; enqueueing %ld items %ld ms apart", opt.workers, n,
-		    opt.lat_gap_ms);
+	report_note("latency: %ld workers idle; enqueueing %ld items %ld ms apart, agent %s", opt.workers,
+		    n, opt.lat_gap_ms, which);
 	if (enqueue_all(&e, &s, it, n) != 0 || collect(&e, &s, stamps, it, n) != 0)
 		goto out;
-	print_latency(it, n, which, &spawn);
+	print_latency(it, n, "", which, &spawn);
+	report_note("latency: the same with the built-in noop agent (in the worker's process)");
+	stats_sleep_ms(500); /* the workers park their Claims again */
+	if (enqueue_all(&e, &sb, ib, n) != 0 || collect_builtin(&e, &sb, ib, n) != 0)
+		goto out;
+	print_latency(ib, n, "builtin_", "noop, metadata startedAtUs", NULL);
 	rv = 0;
 out:
 	if (rv != 0 && e.dir)
 		env_dump_logs(&e);
 	free(it);
+	free(ib);
 	samples_free(&spawn);
 	seed_free(&s);
+	seed_free(&sb);
 	env_close(&e);
 	return rv;
 }

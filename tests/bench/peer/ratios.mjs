@@ -20,6 +20,8 @@
 //             (from the enqueue call to the job started)
 //             accepted_to_started_p50 / _p99 <-> accepted_to_started_p50_ms / _p99_ms
 //             (from the enqueue call's reply to the job started)
+//             builtin_sent_to_started_*, builtin_accepted_to_started_* <-> the same
+//             (flowd's built-in agent, in the worker's process as the peer's jobs)
 // Each ratio is flowd / peer: above 1 is better for rates, below 1 for CPU
 // and latency. --json prints one JSON object instead of the table. Exit
 // status 1 when OUT_FILE cannot be read. Needs no packages.
@@ -110,6 +112,14 @@ for (const p of ["p50", "p99"]) {
 for (const p of ["p50", "p99"]) {
 	pair(`latency accepted -> started ${p}`, "latency", [`accepted_to_started_${p}`],
 		"peer_latency", [`accepted_to_started_${p}_ms`], "lower");
+}
+// flowd's built-in agent runs in the worker's process, as the peer's jobs do in its
+for (const p of ["p50", "p99"]) {
+	pair(`latency, built-in agent, enqueue called -> started ${p}`, "latency",
+		[`builtin_sent_to_started_${p}`], "peer_latency", [`${p}_ms`], "lower");
+	pair(`latency, built-in agent, accepted -> started ${p}`, "latency",
+		[`builtin_accepted_to_started_${p}`], "peer_latency", [`accepted_to_started_${p}_ms`],
+		"lower");
 }
 
 const name = peerName ?? "peer";
