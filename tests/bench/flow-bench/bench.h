@@ -238,10 +238,11 @@ struct drain_params {
 	const char *tag;
 };
 #define DRAIN_REPEAT_MAX 5
-/* growth: each phase's figure is the median of this many drains (one
- * drain moves ~15 % from run to run on 2 noisy cores) */
-#define GROWTH_REPEAT 3
-#define GROWTH_REPEAT_TEXT "3"
+/* growth's phases and scale's 1-vs-2-flowd pair: each figure is the median
+ * of this many drains (one drain moves ~15 % from run to run on 2 noisy
+ * cores) */
+#define MEDIAN_REPEAT 3
+#define MEDIAN_REPEAT_TEXT "3"
 /* With history > 0, r[0] is the drain on the empty history and r[1] the one
  * after; else only r[0]. Each is the median of p->repeat drains. */
 int drain_run(const struct drain_params *p, struct drain_result r[2]);
