@@ -15,6 +15,7 @@
 #include "arena.h"
 
 typedef struct store_conn store_conn;
+struct marker;
 
 /*
  * Returned by a handler (never sent): the request has nothing to answer yet
@@ -43,6 +44,7 @@ struct flow_principal {
 
 struct flow_req {
 	store_conn *db;         /* this service thread's connection */
+	struct marker *marker;  /* deferred claim marking (jobs/marker.h); NULL: none */
 	arena *arena;           /* per-request memory */
 	const char *method;     /* "/flow.v1.FlowManager/CreateTicket" */
 	const char *request_id; /* never NULL while handling */

@@ -15,6 +15,7 @@
 #include <nng/protocol/reqrep0/rep.h>
 
 #include "arena.h"
+#include "jobs/marker.h"
 #include "log.h"
 #include "metrics.h"
 #include "status.h"
@@ -49,6 +50,7 @@ struct rpc_server {
 	pthread_t *threads;
 	int n_threads;
 	waiters *waiters; /* parked long-poll requests */
+	struct marker *marker; /* claims' deferred marking (jobs/marker.h) */
 	char *conninfo;
 	struct dispatch_limits limits;
 
@@ -351,7 +353,7 @@ static void job_done(rpc_server *s)
 static void *service_thread(void *arg)
 {
 	rpc_server *s = arg;
-	struct flow_req r = { 0 };
+	struct flow_req r = { .marker = s->marker };
 	struct rpc_ctx *c;
 
 	r.arena = arena_new(64 * 1024);
@@ -477,6 +479,10 @@ int rpc_server_start(const struct rpc_server_opts *o, rpc_server **out, char *er
 	nng_socket_set_size(s->sock, NNG_OPT_RECVMAXSZ, o->limits.max_message * 2);
 	struct waiters_ops wops = { ctx_wake, s, flow_settings.claim_poll_ms };
 
+	if ((rv = marker_start(o->db_conninfo, MARKER_DELAY_MS, &s->marker)) != FLOW_OK) {
+		snprintf(err, errlen, "cannot start the claim marker");
+		goto fail;
+	}
 	if ((rv = waiters_start(o->db_conninfo, &wops, &s->waiters, err, errlen)) != FLOW_OK ||
 	    (rv = start_threads(s, o->n_threads, err, errlen)) != FLOW_OK ||
 	    (rv = open_contexts(s, o->n_contexts, err, errlen)) != FLOW_OK ||
@@ -547,6 +553,7 @@ void rpc_server_stop(rpc_server *s, int grace_ms)
 	pthread_mutex_unlock(&s->mu);
 	for (int i = 0; i < s->n_threads; i++)
 		pthread_join(s->threads[i], NULL);
+	marker_stop(s->marker); /* no claim adds to it any more */
 	nng_close(s->sock);
 	for (int i = 0; i < s->n_ctxs; i++) {
 		nng_aio_stop(s->ctxs[i].aio);

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "jobs/marker.h"
 #include "log.h"
 #include "settings.h"
 #include "status.h"
@@ -204,18 +205,30 @@ static int attach_row(struct flow_req *r, const PGresult *res, int row, Flow__V1
 	return rv;
 }
 
-/* The deferred marking: $1 owner, $2 the claimed ids ("{1,2}"), in r->arena. */
+int store_worker_claim_mark(struct flow_req *r, const char *owner, const char *ids)
+{
+	const char *p[2] = { owner, ids };
+	PGresult *res;
+	int rv;
+
+	if ((rv = store_exec(r, &st_claim_mark, p, &res)) != FLOW_OK)
+		return rv;
+	PQclear(res);
+	return FLOW_OK;
+}
+
+/* After the reply: the marking, to the marker or now. arg: owner, ids in
+ * r->arena. */
 static void claim_mark(struct flow_req *r, void *arg)
 {
 	const char **p = arg;
-	PGresult *res;
 
-	if (store_exec(r, &st_claim_mark, p, &res) != FLOW_OK) {
-		/* Tasks stay pending; the items' outcomes or leases settle them. */
-		log_warn("claim.mark_failed", "marking claimed tasks in progress: %s", r->message);
+	if (marker_add(r->marker, p[0], p[1]))
 		return;
-	}
-	PQclear(res);
+	/* Tasks stay pending when this fails; the items' outcomes or leases
+	 * settle them. */
+	if (store_worker_claim_mark(r, p[0], p[1]) != FLOW_OK)
+		log_warn("claim.mark_failed", "marking claimed tasks in progress: %s", r->message);
 }
 
 /*

@@ -38,17 +38,10 @@ struct store_claim {
 	int64_t worker_id;
 	char **agents; /* the agents it runs; n_agents 0: those it registered */
 	size_t n_agents;
-	int max_items;	  /* 1..100 */
+	int max_items;	  /* 1..500 */
 	int64_t queue_id; /* 0: any queue */
 };
 
-/*
- * Claims up to c->max_items ready items across every active queue (or
- * c->queue_id) in one round trip (flow_claim_worker), then reads their
- * tickets, tasks and projects in a second statement. *out holds *n items,
- * highest priority first; none is FLOW_OK. FLOW_NOT_FOUND "worker 7 is not
- * registered" / "queue 3 not found".
- */
 /*
  * Puts claimed items of worker_id back (queued, the attempt not counted, no
  * lease) when they cannot be handed out after all; items no longer in
@@ -56,8 +49,24 @@ struct store_claim {
  */
 int store_worker_release(struct flow_req *r, int64_t worker_id, const int64_t *ids, size_t n);
 
+/*
+ * Claims up to c->max_items ready items across every active queue (or
+ * c->queue_id) and reads their tickets, tasks and projects, in one
+ * statement (flow_claim_worker). *out holds *n items, highest priority
+ * first; none is FLOW_OK. FLOW_NOT_FOUND "worker 7 is not registered" /
+ * "queue 3 not found". Marking the items' tasks and tickets in progress is
+ * left to r->after_reply: to r->marker when there is one, else done then.
+ */
 int store_worker_claim(struct flow_req *r, const struct store_claim *c,
 		       Flow__V1__ClaimedItem ***out, size_t *n);
+
+/*
+ * Marks the tasks and tickets of the items ids (a bigint[] literal) that
+ * owner ("worker:7") still holds in progress as in progress, in a
+ * transaction of its own that does not wait for its WAL flush
+ * (flow_claimed_mark_running).
+ */
+int store_worker_claim_mark(struct flow_req *r, const char *owner, const char *ids);
 
 /*
  * Records that the worker is alive and, in one statement, extends the
