@@ -57,9 +57,15 @@ static int nng_to_code(int rv)
 	}
 }
 
-/* Creates the dialer (with TLS for tls+tcp://) and dials once. */
-static int dial(rpc_client *c, const char *url, const struct rpc_client_opts *opts,
-		struct rpc_status *st)
+/* How long a dial refused with NNG_EAGAIN is tried again: the server's
+ * listen backlog is full (hundreds of clients connecting at once, a server
+ * that has just restarted), which clears as it accepts. */
+#define DIAL_AGAIN_MS 2000
+
+/* Creates the dialer (with TLS for tls+tcp://) and starts it: rv from
+ * nng_dialer_start, or -1 with st set when the dialer cannot be made. */
+static int dial_once(rpc_client *c, const char *url, const struct rpc_client_opts *opts,
+		     struct rpc_status *st)
 {
 	struct tls_files env;
 	const struct tls_files *f = opts && opts->tls ? opts->tls : NULL;
@@ -67,22 +73,45 @@ static int dial(rpc_client *c, const char *url, const struct rpc_client_opts *op
 	char err[512];
 	int rv;
 
-	if ((rv = nng_dialer_create(&c->dialer, c->sock, url)) != 0)
-		return st_set(st, nng_to_code(rv), "cannot connect to flowd at %s: %s", url,
-			      nng_strerror(rv));
+	if ((rv = nng_dialer_create(&c->dialer, c->sock, url)) != 0) {
+		st_set(st, nng_to_code(rv), "cannot connect to flowd at %s: %s", url,
+		       nng_strerror(rv));
+		return -1;
+	}
 	if (tls_url(url)) {
 		if (f == NULL) {
 			tls_files_from_env(&env);
 			f = &env;
 		}
-		if (tls_config_new(false, f, &cfg, err, sizeof(err)) != FLOW_OK)
-			return st_set(st, FLOW_INVALID_ARGUMENT, "%s", err);
+		if (tls_config_new(false, f, &cfg, err, sizeof(err)) != FLOW_OK) {
+			st_set(st, FLOW_INVALID_ARGUMENT, "%s", err);
+			return -1;
+		}
 		rv = nng_dialer_set_ptr(c->dialer, NNG_OPT_TLS_CONFIG, cfg);
 		nng_tls_config_free(cfg); /* the dialer holds its own reference */
-		if (rv != 0)
-			return st_set(st, FLOW_INTERNAL, "cannot use TLS: %s", nng_strerror(rv));
+		if (rv != 0) {
+			st_set(st, FLOW_INTERNAL, "cannot use TLS: %s", nng_strerror(rv));
+			return -1;
+		}
 	}
-	rv = nng_dialer_start(c->dialer, opts && opts->background_dial ? NNG_FLAG_NONBLOCK : 0);
+	return nng_dialer_start(c->dialer, opts && opts->background_dial ? NNG_FLAG_NONBLOCK : 0);
+}
+
+/* Dials; a synchronous dial refused with NNG_EAGAIN is tried again with a
+ * fresh dialer (a started one cannot start again) for up to DIAL_AGAIN_MS. */
+static int dial(rpc_client *c, const char *url, const struct rpc_client_opts *opts,
+		struct rpc_status *st)
+{
+	int rv, waited = 0, pause = 5;
+
+	while ((rv = dial_once(c, url, opts, st)) == NNG_EAGAIN && waited < DIAL_AGAIN_MS) {
+		nng_dialer_close(c->dialer);
+		nng_msleep(pause);
+		waited += pause;
+		pause = pause < 100 ? pause * 2 : 100;
+	}
+	if (rv < 0)
+		return st->code;
 	if (rv != 0)
 		return st_set(st, nng_to_code(rv), "cannot connect to flowd at %s: %s", url,
 			      nng_strerror(rv));

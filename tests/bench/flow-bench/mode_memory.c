@@ -195,6 +195,8 @@ int mode_memory(void)
 	print_memory(rss0, hwm0, rss, hwm, wrss, whwm, n);
 	rv = 0;
 out:
+	if (rv != 0 && e.dir)
+		env_dump_logs(&e);
 	atomic_store(&callers_stop, true);
 	env_workers_stop(&e);
 	/* flowd answers the parked Claims as it stops; then the callers end */

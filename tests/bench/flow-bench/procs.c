@@ -409,7 +409,13 @@ void env_close(struct env *e)
 
 		if (e->flowd[i].pid > 0 && (ts_terminate(e->flowd[i].pid, 20000, &st) != 0 ||
 					    !WIFEXITED(st) || WEXITSTATUS(st) != 0)) {
-			fprintf(stderr, "flow-bench: flowd %d did not stop cleanly\n", i);
+			if (WIFSIGNALED(st))
+				fprintf(stderr, "flow-bench: flowd %d was killed by signal %d\n", i,
+					WTERMSIG(st));
+			else
+				fprintf(stderr, "flow-bench: flowd %d did not stop cleanly (%s %d)\n",
+					i, WIFEXITED(st) ? "exit status" : "wait status",
+					WIFEXITED(st) ? WEXITSTATUS(st) : st);
 			env_dump_logs(e);
 		}
 		e->flowd[i].pid = 0;
