@@ -28,7 +28,7 @@ struct marker {
 	int delay_ms;
 	pthread_t thread;
 	pthread_mutex_t mu;
-	pthread_cond_t cond;	      /* a first entry, or stopping */
+	pthread_cond_t cond;	     /* a first entry, or stopping */
 	struct pending *head, *tail; /* by due time: the order they came in */
 	int n;
 	bool stopping;
@@ -114,9 +114,9 @@ static struct pending *next_due(struct marker *m)
 /* The marker thread's connection and its outage state. */
 struct link {
 	struct flow_req r;
-	bool down;	   /* the last attempt failed (logged once) */
-	int64_t retry_ms;  /* while down: markings due before this are dropped */
-	long dropped;	   /* ... counted, for the log line at recovery */
+	bool down;	  /* the last attempt failed (logged once) */
+	int64_t retry_ms; /* while down: markings due before this are dropped */
+	long dropped;	  /* ... counted, for the log line at recovery */
 };
 
 /* Runs one marking, connecting first when needed. While the database is

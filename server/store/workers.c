@@ -81,8 +81,9 @@ static struct store_stmt st_claim = {
 
 /*
  * After the claim commits (its queue row lock released) and the worker has
- * its answer: the claimed items' tasks and tickets in progress, in a
- * transaction of their own (flow_claimed_mark_running, migration 0007).
+ * its answer, by the marker half a second later or at once: the claimed
+ * items' tasks and tickets in progress, in a transaction of their own
+ * (flow_claimed_mark_running, migrations 0007-0008).
  */
 static struct store_stmt st_claim_mark = {
 	"worker_claim_mark",
@@ -90,7 +91,6 @@ static struct store_stmt st_claim_mark = {
 	2,
 	0,
 };
-
 
 /*
  * One row per held item ($3 ids, $4 attempts), or one row with a NULL id

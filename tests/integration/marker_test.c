@@ -186,8 +186,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup(test_marked_after_the_delay, ts_test_reset),
-		cmocka_unit_test_setup(test_finished_within_the_delay_is_not_marked,
-				       ts_test_reset),
+		cmocka_unit_test_setup(test_finished_within_the_delay_is_not_marked, ts_test_reset),
 		cmocka_unit_test_setup(test_stop_runs_what_is_pending, ts_test_reset),
 		cmocka_unit_test_setup(test_without_marker_marks_at_once, ts_test_reset),
 		cmocka_unit_test_setup(test_unreachable_database, ts_test_reset),

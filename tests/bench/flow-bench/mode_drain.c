@@ -363,9 +363,11 @@ int mode_scale(void)
 			      "median of " MEDIAN_REPEAT_TEXT " drains", -1);
 		report_ctx("flowd", 2);
 		snprintf(name, sizeof(name), "items_per_s_2flowd_w%ld", p.workers);
-		report_figure("scale", name, two[0].items_per_s, "items/s",
-			      "workers split over 2 flowd on one database; median of "
-			      MEDIAN_REPEAT_TEXT " drains", -1);
+		report_figure(
+		    "scale", name, two[0].items_per_s, "items/s",
+		    "workers split over 2 flowd on one database; median of " MEDIAN_REPEAT_TEXT
+		    " drains",
+		    -1);
 		snprintf(name, sizeof(name), "cpu_us_per_item_2flowd_w%ld", p.workers);
 		report_figure("scale", name, two[0].cpu_us_per_item, "us", NULL, -1);
 		snprintf(name, sizeof(name), "background_busy_pct_2flowd_w%ld", p.workers);

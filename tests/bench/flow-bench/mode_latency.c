@@ -334,8 +334,7 @@ static void print_latency(struct lat_item *it, long n, const char *prefix, const
 		report_figure("latency", "spawn_floor_p50", samples_pct(spawn, 50), "ms",
 			      "posix_spawn -> agent started, flow-bench spawning the same agent",
 			      -1);
-		report_figure("latency", "spawn_floor_p99", samples_pct(spawn, 99), "ms", NULL,
-			      -1);
+		report_figure("latency", "spawn_floor_p99", samples_pct(spawn, 99), "ms", NULL, -1);
 	}
 	report_figure("latency", fig(prefix, "enqueue_rpc_p50"), samples_pct(&enq, 50), "ms",
 		      "EnqueueTask round trip, commit included", -1);
@@ -362,7 +361,8 @@ int mode_latency(void)
 	int rv = -1;
 
 	if (env_open(&e, "latency") != 0 || env_flowd_start(&e) != 0 ||
-	    seed_project_queue(&e, "stamp", &s) != 0 || seed_tickets(&e, &s, tickets, pt, "stamp") ||
+	    seed_project_queue(&e, "stamp", &s) != 0 ||
+	    seed_tickets(&e, &s, tickets, pt, "stamp") != 0 ||
 	    write_agents(&e, agents, sizeof(agents), stamps, sizeof(stamps), &which) != 0)
 		goto out;
 	/* the built-in run's tasks, in the same queue */
@@ -379,8 +379,8 @@ int mode_latency(void)
 			goto out;
 	if (wait_workers_idle(&e, opt.workers) != 0)
 		goto out;
-	report_note("latency: %ld workers idle; enqueueing %ld items %ld ms apart, agent %s", opt.workers,
-		    n, opt.lat_gap_ms, which);
+	report_note("latency: %ld workers idle; enqueueing %ld items %ld ms apart, agent %s",
+		    opt.workers, n, opt.lat_gap_ms, which);
 	if (enqueue_all(&e, &s, it, n) != 0 || collect(&e, &s, stamps, it, n) != 0)
 		goto out;
 	print_latency(it, n, "", which, &spawn);

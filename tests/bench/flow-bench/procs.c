@@ -413,8 +413,9 @@ void env_close(struct env *e)
 				fprintf(stderr, "flow-bench: flowd %d was killed by signal %d\n", i,
 					WTERMSIG(st));
 			else
-				fprintf(stderr, "flow-bench: flowd %d did not stop cleanly (%s %d)\n",
-					i, WIFEXITED(st) ? "exit status" : "wait status",
+				fprintf(stderr,
+					"flow-bench: flowd %d did not stop cleanly (%s %d)\n", i,
+					WIFEXITED(st) ? "exit status" : "wait status",
 					WIFEXITED(st) ? WEXITSTATUS(st) : st);
 			env_dump_logs(e);
 		}
