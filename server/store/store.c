@@ -216,6 +216,68 @@ int store_exec(struct flow_req *r, struct store_stmt *stmt, const char *const *p
 	return FLOW_OK;
 }
 
+int store_exec_then(struct flow_req *r, struct store_stmt *a, const char *const *pa,
+		    struct store_stmt *b, const char *const *pb, PGresult **ra, PGresult **rb)
+{
+	char err[256];
+	PGconn *pg;
+	PGresult *res[2];
+	struct store_stmt *stmt[2] = { a, b };
+	int rv;
+
+	*ra = *rb = NULL;
+	if (store_ensure(r->db, err, sizeof(err)) != FLOW_OK) {
+		r->retry_after_ms = 1000;
+		return req_error(r, FLOW_UNAVAILABLE, "database unavailable, try again shortly");
+	}
+	if ((rv = prepare(r, a)) != FLOW_OK || (rv = prepare(r, b)) != FLOW_OK)
+		return rv;
+	pg = store_pg(r->db);
+	if (!PQenterPipelineMode(pg) ||
+	    !PQsendQueryPrepared(pg, a->name, a->nparams, pa, NULL, NULL, 0) ||
+	    !PQpipelineSync(pg) ||
+	    !PQsendQueryPrepared(pg, b->name, b->nparams, pb, NULL, NULL, 0) ||
+	    !PQpipelineSync(pg)) {
+		PQexitPipelineMode(pg); /* nothing sent: it leaves at once */
+		return result_error(r, a, NULL);
+	}
+	/* Each statement's first result, up to both syncs (or a broken
+	 * connection, which the next call re-establishes). */
+	res[0] = res[1] = NULL;
+	for (int syncs = 0; syncs < 2;) {
+		PGresult *x = PQgetResult(pg);
+
+		if (x == NULL) { /* the end of one statement's results */
+			if (PQstatus(pg) != CONNECTION_OK)
+				break;
+			continue;
+		}
+		if (PQresultStatus(x) == PGRES_PIPELINE_SYNC) {
+			syncs++;
+		} else if (res[syncs] == NULL) {
+			res[syncs] = x;
+			continue;
+		}
+		PQclear(x);
+	}
+	if (!PQexitPipelineMode(pg) || res[0] == NULL || res[1] == NULL) {
+		PQclear(res[0]);
+		PQclear(res[1]);
+		return result_error(r, a, NULL);
+	}
+	for (int i = 0; i < 2; i++) {
+		ExecStatusType st = PQresultStatus(res[i]);
+
+		if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK) {
+			PQclear(res[1 - i]);
+			return result_error(r, stmt[i], res[i]);
+		}
+	}
+	*ra = res[0];
+	*rb = res[1];
+	return FLOW_OK;
+}
+
 int store_exec_row(struct flow_req *r, struct store_stmt *stmt, const char *const *params,
 		   const char *not_found, PGresult **res)
 {

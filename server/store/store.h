@@ -48,6 +48,16 @@ int store_ensure(store_conn *c, char *err, size_t errlen);
 int store_exec(struct flow_req *r, struct store_stmt *stmt, const char *const *params,
 	       PGresult **res);
 
+/*
+ * Runs a, then b, in one round trip (libpq pipeline mode), each in a
+ * transaction of its own: b runs after a has committed, whether or not a
+ * succeeded. On FLOW_OK *ra and *rb hold their results (the caller clears
+ * both); on failure neither is kept, r->message says why (a's error comes
+ * first), and the code is returned.
+ */
+int store_exec_then(struct flow_req *r, struct store_stmt *a, const char *const *pa,
+		    struct store_stmt *b, const char *const *pb, PGresult **ra, PGresult **rb);
+
 /* Runs a statement that must return exactly one row; zero rows give
  * FLOW_NOT_FOUND with not_found as the message. */
 int store_exec_row(struct flow_req *r, struct store_stmt *stmt, const char *const *params,

@@ -23,61 +23,54 @@ static struct store_stmt st_register = {
 	0,
 };
 
-/*
- * The claim (flow_claim_worker, migrations 0004-0008) and the context of
- * what it claimed, in one statement and so one round trip: the claimed
- * items first (part 0, in claim order), then their tickets (1), tasks (2)
- * and the tickets' projects (3). Every row has the columns of every kind,
- * those of other kinds NULL, so each kind's store_*_from_row reads its own
- * by name; kinds share a column where the meaning is the same (id, status,
- * ticket_id, ...). The context is read with the statement's snapshot:
- * tickets, tasks and projects as they were when the claim began.
- */
-/* clang-format off */
 static struct store_stmt st_claim = {
 	"worker_claim",
-	"WITH i AS MATERIALIZED ("
-	"  SELECT * FROM flow_claim_worker($1, $2, $3::text[], $4::int, $5)),"
-	" t AS (SELECT * FROM tickets WHERE id IN (SELECT i.ticket_id FROM i)),"
-	" c AS ("
-	"  SELECT 1 AS part, 'ticket' AS kind, t.id, t.project_id, NULL::bigint AS ticket_id,"
-	"   t.title, t.overview, t.status, t.priority, to_json(t.tags) AS tags,"
-	"   to_json(t.suggested_file_ids) AS suggested_file_ids,"
-	"   to_json(t.suggested_agent_ids) AS suggested_agent_ids, NULL::text AS content,"
-	"   NULL::text AS description, NULL::boolean AS done, NULL::int AS order_index,"
-	"   NULL::float8 AS estimated_hours, NULL::text AS agent_id, NULL::json AS dependencies,"
-	"   NULL::text AS completion_notes, NULL::text AS name, NULL::text AS path,"
-	"   flow_ms(t.created_at) AS created, flow_ms(t.updated_at) AS updated FROM t"
-	"  UNION ALL"
-	"  SELECT 2, 'task', k.id, NULL, k.ticket_id, NULL, NULL, k.status, NULL, to_json(k.tags),"
-	"   to_json(k.suggested_file_ids), NULL, k.content, k.description, k.done, k.order_index,"
-	"   k.estimated_hours, k.agent_id, to_json(k.dependencies), k.completion_notes, NULL, NULL,"
-	"   flow_ms(k.created_at), flow_ms(k.updated_at)"
-	"   FROM tasks k WHERE k.id IN (SELECT i.task_id FROM i)"
-	"  UNION ALL"
-	"  SELECT 3, 'project', p.id, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,"
-	"   p.description, NULL, NULL, NULL, NULL, NULL, NULL, p.name, p.path,"
-	"   flow_ms(p.created_at), flow_ms(p.updated_at)"
-	"   FROM projects p WHERE p.id IN (SELECT t.project_id FROM t))"
-	" SELECT 0 AS part, 'item' AS kind, " STORE_ITEM_COLS ","
-	"  extract(epoch FROM i.lease_expires_at - i.started_at)::int AS lease_seconds,"
-	"  NULL AS project_id, NULL AS title, NULL AS overview, NULL AS tags,"
-	"  NULL AS suggested_file_ids, NULL AS suggested_agent_ids, NULL AS content,"
-	"  NULL AS description, NULL AS done, NULL AS order_index, NULL AS estimated_hours,"
-	"  NULL AS dependencies, NULL AS name, NULL AS path, NULL AS created, NULL AS updated"
-	" FROM i"
-	" UNION ALL"
-	" SELECT c.part, c.kind, c.id, NULL, c.ticket_id, NULL, c.priority, c.status, NULL, NULL,"
-	"  NULL, NULL, NULL, c.agent_id, NULL, c.completion_notes, NULL, NULL, NULL, NULL, NULL,"
-	"  c.project_id, c.title, c.overview, c.tags, c.suggested_file_ids,"
-	"  c.suggested_agent_ids, c.content, c.description, c.done, c.order_index,"
-	"  c.estimated_hours, c.dependencies, c.name, c.path, c.created, c.updated"
-	" FROM c"
-	" ORDER BY part, priority DESC, id",
+	"SELECT " STORE_ITEM_COLS ","
+	" extract(epoch FROM i.lease_expires_at - i.started_at)::int AS lease_seconds"
+	" FROM flow_claim_worker($1, $2, $3::text[], $4::int, $5) i"
+	" ORDER BY i.priority DESC, i.id",
 	5,
 	0,
 };
-/* clang-format on */
+
+/*
+ * The context of the items the session's last claim took (flow_claim_worker
+ * leaves their ids in the setting flow.claimed, migration 0008), sent with
+ * the claim in one round trip and run after it commits: the tickets, the
+ * tasks and the tickets' projects, one kind a row; each row has the columns
+ * its kind's store_*_from_row reads (the others NULL). Tickets come first
+ * (kind DESC: ticket, task, project), so projects find their tickets.
+ */
+static struct store_stmt st_context = {
+	"worker_claim_context",
+	"WITH c AS (SELECT array_agg(i.ticket_id) AS tickets, array_agg(i.task_id) AS tasks"
+	"           FROM queue_items i"
+	"           WHERE i.id = ANY (coalesce(current_setting('flow.claimed', true),"
+	"                                      '{}')::bigint[])),"
+	" t AS (SELECT * FROM tickets WHERE id = ANY ((SELECT c.tickets FROM c)::bigint[]))"
+	" SELECT 'ticket' AS kind, t.id, t.project_id, NULL::bigint AS ticket_id, t.title,"
+	"  t.overview, t.status, t.priority, to_json(t.tags) AS tags,"
+	"  to_json(t.suggested_file_ids) AS suggested_file_ids,"
+	"  to_json(t.suggested_agent_ids) AS suggested_agent_ids, NULL::text AS content,"
+	"  NULL::text AS description, NULL::boolean AS done, NULL::int AS order_index,"
+	"  NULL::float8 AS estimated_hours, NULL::text AS agent_id, NULL::json AS dependencies,"
+	"  NULL::text AS completion_notes, NULL::text AS name, NULL::text AS path,"
+	"  flow_ms(t.created_at) AS created, flow_ms(t.updated_at) AS updated FROM t"
+	" UNION ALL"
+	" SELECT 'task', k.id, NULL, k.ticket_id, NULL, NULL, k.status, NULL, to_json(k.tags),"
+	"  to_json(k.suggested_file_ids), NULL, k.content, k.description, k.done, k.order_index,"
+	"  k.estimated_hours, k.agent_id, to_json(k.dependencies), k.completion_notes, NULL, NULL,"
+	"  flow_ms(k.created_at), flow_ms(k.updated_at)"
+	"  FROM tasks k WHERE k.id = ANY ((SELECT c.tasks FROM c)::bigint[])"
+	" UNION ALL"
+	" SELECT 'project', p.id, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,"
+	"  p.description, NULL, NULL, NULL, NULL, NULL, NULL, p.name, p.path,"
+	"  flow_ms(p.created_at), flow_ms(p.updated_at)"
+	"  FROM projects p WHERE p.id IN (SELECT t.project_id FROM t)"
+	" ORDER BY kind DESC",
+	0,
+	0,
+};
 
 /*
  * After the claim commits (its queue row lock released) and the worker has
@@ -154,15 +147,10 @@ int store_worker_register(struct flow_req *r, const char *name, char **agents, s
 
 /* ---- claim ---- */
 
-/* Converts the claimed items of res (its part-0 rows, which come first) to
- * ClaimedItems in v; *n is their count. */
-static int claimed_items(struct flow_req *r, const PGresult *res, Flow__V1__ClaimedItem **v,
-			 size_t *n)
+/* Converts the claimed rows of res (cleared by the caller) to ClaimedItems. */
+static int claimed_items(struct flow_req *r, const PGresult *res, Flow__V1__ClaimedItem **v)
 {
-	int part = PQfnumber(res, "part");
-
-	*n = 0;
-	for (int i = 0; i < PQntuples(res) && strcmp(PQgetvalue(res, i, part), "0") == 0; i++) {
+	for (int i = 0; i < PQntuples(res); i++) {
 		Flow__V1__ClaimedItem *c = arena_alloc(r->arena, sizeof(*c));
 
 		if (c == NULL)
@@ -172,7 +160,7 @@ static int claimed_items(struct flow_req *r, const PGresult *res, Flow__V1__Clai
 			return req_error(r, FLOW_RESOURCE_EXHAUSTED, "out of memory");
 		c->has_lease_seconds = true;
 		c->lease_seconds = store_int(res, i, "lease_seconds");
-		v[(*n)++] = c;
+		v[i] = c;
 	}
 	return FLOW_OK;
 }
@@ -272,22 +260,23 @@ int store_worker_claim(struct flow_req *r, const struct store_claim *c,
 		c->queue_id > 0 ? store_p_i64(r, c->queue_id) : NULL,
 	};
 	Flow__V1__ClaimedItem **v;
-	PGresult *res;
-	size_t rows = 0;
+	PGresult *res, *ctx;
+	size_t rows;
 	int rv;
 
 	if (p[0] == NULL || p[1] == NULL || (c->n_agents > 0 && p[2] == NULL) || p[3] == NULL ||
 	    (c->queue_id > 0 && p[4] == NULL))
 		return req_error(r, FLOW_RESOURCE_EXHAUSTED, "out of memory");
-	if ((rv = store_exec(r, &st_claim, p, &res)) != FLOW_OK)
+	if ((rv = store_exec_then(r, &st_claim, p, &st_context, NULL, &res, &ctx)) != FLOW_OK)
 		return rv;
-	v = arena_alloc(r->arena, sizeof(*v) * ((size_t)PQntuples(res) + 1));
-	rv = v != NULL ? claimed_items(r, res, v, &rows)
+	rows = (size_t)PQntuples(res);
+	v = arena_alloc(r->arena, sizeof(*v) * (rows + 1));
+	rv = v != NULL ? claimed_items(r, res, v)
 		       : req_error(r, FLOW_RESOURCE_EXHAUSTED, "out of memory");
-	/* the context rows follow the items */
-	for (int i = (int)rows; rv == FLOW_OK && i < PQntuples(res); i++)
-		rv = attach_row(r, res, i, v, rows);
+	for (int i = 0; rv == FLOW_OK && i < PQntuples(ctx); i++)
+		rv = attach_row(r, ctx, i, v, rows);
 	PQclear(res);
+	PQclear(ctx);
 	if (rv == FLOW_OK && rows > 0)
 		rv = defer_claim_mark(r, p[1], v, rows);
 	if (rv != FLOW_OK)

@@ -51,8 +51,8 @@ int store_worker_release(struct flow_req *r, int64_t worker_id, const int64_t *i
 
 /*
  * Claims up to c->max_items ready items across every active queue (or
- * c->queue_id) and reads their tickets, tasks and projects, in one
- * statement (flow_claim_worker). *out holds *n items, highest priority
+ * c->queue_id) (flow_claim_worker), then reads their tickets, tasks and
+ * projects, in one round trip. *out holds *n items, highest priority
  * first; none is FLOW_OK. FLOW_NOT_FOUND "worker 7 is not registered" /
  * "queue 3 not found". Marking the items' tasks and tickets in progress is
  * left to r->after_reply: to r->marker when there is one, else done then.

@@ -24,12 +24,17 @@ ALTER FUNCTION flow_enqueue_ticket(bigint, bigint, int, boolean, timestamptz, in
 
 -- ---- the claim ----
 
--- As in 0007, with a generic plan, and the worker's last_seen_at written
--- only when it is more than a second old: a worker that claims often (a
--- drain, a long poll woken every few ms) no longer writes its row, and
--- the two index entries of its new version, on every Claim. Liveness is
--- judged over many seconds (ListWorkers' connected, the upkeep's removal of
--- workers gone quiet), so a second's lag changes nothing there.
+-- As in 0007, with a generic plan, and
+--  - the worker's last_seen_at written only when it is more than a second
+--    old: a worker that claims often (a drain, a long poll woken every few
+--    ms) no longer writes its row, and the two index entries of its new
+--    version, on every Claim. Liveness is judged over many seconds
+--    (ListWorkers' connected, the rescuer forgetting quiet workers), so a
+--    second's lag changes nothing there;
+--  - the ids it claimed left in the session setting flow.claimed ('{}' for
+--    none), where flowd's next statement, sent in the same round trip and
+--    run once the claim has committed (its queue row locks released),
+--    reads them to return the items' tickets, tasks and projects.
 CREATE OR REPLACE FUNCTION flow_claim_worker(p_worker bigint, p_owner text, p_agents text[],
                                              p_max int, p_queue bigint)
     RETURNS SETOF queue_items LANGUAGE plpgsql VOLATILE
@@ -41,6 +46,7 @@ DECLARE
     v_queues bigint[];
     v_items queue_items[];
 BEGIN
+    PERFORM set_config('flow.claimed', '{}', false);
     SELECT coalesce(p_agents, agent_ids), last_seen_at INTO v_agents, v_seen
       FROM workers WHERE id = p_worker;
     IF NOT FOUND THEN
@@ -96,5 +102,7 @@ BEGIN
     IF v_items IS NULL THEN
         RETURN;
     END IF;
+    PERFORM set_config('flow.claimed',
+                       (SELECT array_agg((x).id) FROM unnest(v_items) x)::text, false);
     RETURN QUERY SELECT * FROM unnest(v_items);
 END $$;
