@@ -6,11 +6,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-
-#include <libpq-fe.h>
 
 #include "arena.h"
+#include "jobs/jobthread.h"
 #include "log.h"
 #include "status.h"
 #include "store/store.h"
@@ -24,14 +22,10 @@ struct pending {
 };
 
 struct marker {
-	char *conninfo;
+	struct jobthread t; /* t.cond: also the first pending entry */
 	int delay_ms;
-	pthread_t thread;
-	pthread_mutex_t mu;
-	pthread_cond_t cond;	     /* a first entry, or stopping */
-	struct pending *head, *tail; /* by due time: the order they came in */
+	struct pending *head, *tail; /* under t.mu; by due time: the order they came */
 	int n;
-	bool stopping;
 };
 
 static void pending_free(struct pending *p)
@@ -53,8 +47,8 @@ bool marker_add(struct marker *m, const char *owner, const char *ids)
 		pending_free(p);
 		return false;
 	}
-	pthread_mutex_lock(&m->mu);
-	ok = !m->stopping && m->n < MARKER_MAX_PENDING;
+	pthread_mutex_lock(&m->t.mu);
+	ok = !m->t.stopping && m->n < MARKER_MAX_PENDING;
 	if (ok) {
 		if (m->tail)
 			m->tail->next = p;
@@ -62,9 +56,9 @@ bool marker_add(struct marker *m, const char *owner, const char *ids)
 			m->head = p;
 		m->tail = p;
 		if (m->n++ == 0)
-			pthread_cond_signal(&m->cond);
+			pthread_cond_signal(&m->t.cond);
 	}
-	pthread_mutex_unlock(&m->mu);
+	pthread_mutex_unlock(&m->t.mu);
 	if (!ok)
 		pending_free(p);
 	return ok;
@@ -76,38 +70,25 @@ static struct pending *next_due(struct marker *m)
 {
 	struct pending *p = NULL;
 
-	pthread_mutex_lock(&m->mu);
+	pthread_mutex_lock(&m->t.mu);
 	for (;;) {
 		int64_t now = req_now_ms();
 
-		if (m->head != NULL && (m->stopping || m->head->due_ms <= now)) {
+		if (m->head != NULL && (m->t.stopping || m->head->due_ms <= now)) {
 			p = m->head;
 			if ((m->head = p->next) == NULL)
 				m->tail = NULL;
 			m->n--;
 			break;
 		}
-		if (m->stopping)
+		if (m->t.stopping)
 			break;
-		if (m->head == NULL) {
-			pthread_cond_wait(&m->cond, &m->mu);
-		} else {
-			/* CLOCK_MONOTONIC deadline as a CLOCK_REALTIME one for the
-			 * condition variable: due in (due - now) ms */
-			struct timespec until;
-			int64_t ms = m->head->due_ms - now;
-
-			clock_gettime(CLOCK_REALTIME, &until);
-			until.tv_sec += ms / 1000;
-			until.tv_nsec += (long)(ms % 1000) * 1000000L;
-			if (until.tv_nsec >= 1000000000L) {
-				until.tv_sec++;
-				until.tv_nsec -= 1000000000L;
-			}
-			pthread_cond_timedwait(&m->cond, &m->mu, &until);
-		}
+		if (m->head == NULL)
+			pthread_cond_wait(&m->t.cond, &m->t.mu);
+		else
+			jobthread_wait_ms(&m->t, m->head->due_ms - now);
 	}
-	pthread_mutex_unlock(&m->mu);
+	pthread_mutex_unlock(&m->t.mu);
 	return p;
 }
 
@@ -131,7 +112,7 @@ static void mark(struct marker *m, struct link *l, const struct pending *p)
 		l->dropped++;
 		return;
 	}
-	if (l->r.db == NULL && store_open(m->conninfo, &l->r.db, err, sizeof(err)) != FLOW_OK) {
+	if (l->r.db == NULL && store_open(m->t.conninfo, &l->r.db, err, sizeof(err)) != FLOW_OK) {
 		rv = FLOW_UNAVAILABLE;
 		snprintf(l->r.message, sizeof(l->r.message), "%s", err);
 	} else {
@@ -175,29 +156,15 @@ static void *marker_main(void *arg)
 
 int marker_start(const char *conninfo, int delay_ms, struct marker **out)
 {
-	char *perr = NULL;
-	PQconninfoOption *opts = PQconninfoParse(conninfo ? conninfo : "", &perr);
-	struct marker *m;
+	struct marker *m = calloc(1, sizeof(*m));
+	int rv;
 
-	if (opts == NULL) {
-		PQfreemem(perr);
-		return FLOW_INVALID_ARGUMENT;
-	}
-	PQconninfoFree(opts);
-	if ((m = calloc(1, sizeof(*m))) == NULL ||
-	    (m->conninfo = strdup(conninfo ? conninfo : "")) == NULL) {
-		free(m);
+	if (m == NULL)
 		return FLOW_RESOURCE_EXHAUSTED;
-	}
 	m->delay_ms = delay_ms;
-	pthread_mutex_init(&m->mu, NULL);
-	pthread_cond_init(&m->cond, NULL);
-	if (pthread_create(&m->thread, NULL, marker_main, m) != 0) {
-		pthread_cond_destroy(&m->cond);
-		pthread_mutex_destroy(&m->mu);
-		free(m->conninfo);
+	if ((rv = jobthread_start(&m->t, conninfo, marker_main, m)) != FLOW_OK) {
 		free(m);
-		return FLOW_INTERNAL;
+		return rv;
 	}
 	*out = m;
 	return FLOW_OK;
@@ -207,13 +174,6 @@ void marker_stop(struct marker *m)
 {
 	if (m == NULL)
 		return;
-	pthread_mutex_lock(&m->mu);
-	m->stopping = true;
-	pthread_cond_signal(&m->cond);
-	pthread_mutex_unlock(&m->mu);
-	pthread_join(m->thread, NULL); /* it runs what is pending first */
-	pthread_cond_destroy(&m->cond);
-	pthread_mutex_destroy(&m->mu);
-	free(m->conninfo);
+	jobthread_stop(&m->t); /* the thread runs what is pending first */
 	free(m);
 }

@@ -1,7 +1,6 @@
 /* rescuer.c - lease rescue and history prune thread. See rescuer.h. */
 #include "jobs/rescuer.h"
 
-#include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdbool.h>
@@ -10,6 +9,7 @@
 #include <time.h>
 
 #include "arena.h"
+#include "jobs/jobthread.h"
 #include "log.h"
 #include "metrics.h"
 #include "settings.h"
@@ -26,11 +26,7 @@
 #define WORKER_IDLE_S 86400
 
 struct rescuer {
-	char *conninfo;
-	pthread_t thread;
-	pthread_mutex_t mu;
-	pthread_cond_t cond; /* signalled by rescuer_stop */
-	bool stopping;	     /* under mu */
+	struct jobthread t;
 };
 
 /* Rescues expired leases in batches until a batch is not full. */
@@ -96,21 +92,14 @@ static void log_pass(const struct rescuer_pass *p)
 /* Waits up to ms or until stopping; returns whether to stop. */
 static bool wait_or_stop(struct rescuer *rs, int ms)
 {
-	struct timespec until;
+	int64_t until = req_now_ms() + ms, left;
 	bool stop;
 
-	clock_gettime(CLOCK_REALTIME, &until);
-	until.tv_sec += ms / 1000;
-	until.tv_nsec += (long)(ms % 1000) * 1000000L;
-	if (until.tv_nsec >= 1000000000L) {
-		until.tv_sec++;
-		until.tv_nsec -= 1000000000L;
-	}
-	pthread_mutex_lock(&rs->mu);
-	while (!rs->stopping && pthread_cond_timedwait(&rs->cond, &rs->mu, &until) != ETIMEDOUT)
-		;
-	stop = rs->stopping;
-	pthread_mutex_unlock(&rs->mu);
+	pthread_mutex_lock(&rs->t.mu);
+	while (!rs->t.stopping && (left = until - req_now_ms()) > 0)
+		jobthread_wait_ms(&rs->t, left);
+	stop = rs->t.stopping;
+	pthread_mutex_unlock(&rs->t.mu);
 	return stop;
 }
 
@@ -122,7 +111,7 @@ static void pass(struct rescuer *rs, struct flow_req *r, bool *down)
 	char err[256];
 	int rv;
 
-	if (r->db == NULL && store_open(rs->conninfo, &r->db, err, sizeof(err)) != FLOW_OK) {
+	if (r->db == NULL && store_open(rs->t.conninfo, &r->db, err, sizeof(err)) != FLOW_OK) {
 		if (!*down)
 			log_warn("rescuer.db", "cannot reach the database: %s", err);
 		*down = true;
@@ -167,28 +156,14 @@ static void *rescuer_main(void *arg)
 
 int rescuer_start(const char *conninfo, struct rescuer **out)
 {
-	char *perr = NULL;
-	PQconninfoOption *opts = PQconninfoParse(conninfo ? conninfo : "", &perr);
-	struct rescuer *rs;
+	struct rescuer *rs = calloc(1, sizeof(*rs));
+	int rv;
 
-	if (opts == NULL) {
-		PQfreemem(perr);
-		return FLOW_INVALID_ARGUMENT;
-	}
-	PQconninfoFree(opts);
-	if ((rs = calloc(1, sizeof(*rs))) == NULL ||
-	    (rs->conninfo = strdup(conninfo ? conninfo : "")) == NULL) {
-		free(rs);
+	if (rs == NULL)
 		return FLOW_RESOURCE_EXHAUSTED;
-	}
-	pthread_mutex_init(&rs->mu, NULL);
-	pthread_cond_init(&rs->cond, NULL);
-	if (pthread_create(&rs->thread, NULL, rescuer_main, rs) != 0) {
-		pthread_cond_destroy(&rs->cond);
-		pthread_mutex_destroy(&rs->mu);
-		free(rs->conninfo);
+	if ((rv = jobthread_start(&rs->t, conninfo, rescuer_main, rs)) != FLOW_OK) {
 		free(rs);
-		return FLOW_INTERNAL;
+		return rv;
 	}
 	*out = rs;
 	return FLOW_OK;
@@ -198,13 +173,6 @@ void rescuer_stop(struct rescuer *rs)
 {
 	if (rs == NULL)
 		return;
-	pthread_mutex_lock(&rs->mu);
-	rs->stopping = true;
-	pthread_cond_signal(&rs->cond);
-	pthread_mutex_unlock(&rs->mu);
-	pthread_join(rs->thread, NULL);
-	pthread_cond_destroy(&rs->cond);
-	pthread_mutex_destroy(&rs->mu);
-	free(rs->conninfo);
+	jobthread_stop(&rs->t);
 	free(rs);
 }
