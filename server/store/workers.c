@@ -35,7 +35,7 @@ static struct store_stmt st_claim = {
 
 /*
  * The context of the items the session's last claim took (flow_claim_worker
- * leaves their ids in the setting flow.claimed, migration 0008), sent with
+ * leaves their ids in the setting flow.claimed, migration 0007), sent with
  * the claim in one round trip and run after it commits: the tickets, the
  * tasks and the tickets' projects, one kind a row; each row has the columns
  * its kind's store_*_from_row reads (the others NULL). Tickets come first
@@ -76,7 +76,7 @@ static struct store_stmt st_context = {
  * After the claim commits (its queue row lock released) and the worker has
  * its answer, by the marker half a second later or at once: the claimed
  * items' tasks and tickets in progress, in a transaction of their own
- * (flow_claimed_mark_running, migrations 0007-0008).
+ * (flow_claimed_mark_running, migration 0007).
  */
 static struct store_stmt st_claim_mark = {
 	"worker_claim_mark",
