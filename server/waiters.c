@@ -21,6 +21,18 @@
 	"SELECT count(*) FROM (SELECT 1 FROM queue_items"                           \
 	" WHERE status = 'queued' AND run_after <= now() LIMIT 10000) s"
 
+#define OWN_SLOTS 64	     /* backends of this flowd with unmatched counts */
+#define OWN_EXPIRY_MS 2000 /* a notification arrives within ms of its commit */
+
+/* For one backend of this flowd's pool: items woken by waiters_kick_own
+ * whose notification has not arrived yet (kicked), and items woken by a
+ * notification that waiters_kick_own has not reported yet (notified). */
+struct own_backend {
+	int pid;
+	int kicked, notified;
+	int64_t at_ms;
+};
+
 struct waiters {
 	struct waiters_ops ops;
 	char *conninfo;
@@ -34,6 +46,8 @@ struct waiters {
 	size_t count;
 	int pipe_rd, pipe_wr; /* wakes the thread: new node or stop */
 	bool stopping;
+	struct own_backend own[OWN_SLOTS]; /* under mu */
+	unsigned own_next;		   /* next slot to reuse */
 };
 
 static pthread_mutex_t current_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -134,6 +148,70 @@ void waiters_kick_current(int n)
 	pthread_mutex_unlock(&current_mu);
 }
 
+/* The slot of pid under w->mu (a new one when add), its counts reset when
+ * stale; NULL when pid is not ours. */
+static struct own_backend *own_slot(waiters *w, int pid, bool add, int64_t now)
+{
+	struct own_backend *o = NULL;
+
+	for (int i = 0; i < OWN_SLOTS && o == NULL; i++)
+		if (w->own[i].pid == pid)
+			o = &w->own[i];
+	if (o == NULL) {
+		if (!add)
+			return NULL;
+		o = &w->own[w->own_next++ % OWN_SLOTS];
+		o->pid = pid;
+		o->at_ms = 0;
+	}
+	if (now - o->at_ms > OWN_EXPIRY_MS)
+		o->kicked = o->notified = 0;
+	o->at_ms = now;
+	return o;
+}
+
+/* Of n items reported by one side (mine: kicked or notified), those the
+ * other side (theirs) has not already woken for; records them as mine. */
+static int own_unmatched(int n, int *mine, int *theirs)
+{
+	int matched = n < *theirs ? n : *theirs;
+
+	*theirs -= matched;
+	*mine += n - matched;
+	return n - matched;
+}
+
+void waiters_kick_own(int be_pid, int n)
+{
+	waiters *w;
+	struct own_backend *o;
+
+	if (n <= 0)
+		return;
+	pthread_mutex_lock(&current_mu);
+	if ((w = current) != NULL) {
+		pthread_mutex_lock(&w->mu);
+		o = own_slot(w, be_pid, true, req_now_ms());
+		n = own_unmatched(n, &o->kicked, &o->notified);
+		pthread_mutex_unlock(&w->mu);
+		waiters_kick(w, n);
+	}
+	pthread_mutex_unlock(&current_mu);
+}
+
+/* Of k items a notification from be_pid reports, those not yet woken for
+ * by waiters_kick_own. */
+static int notified_unmatched(waiters *w, int be_pid, int k, int64_t now)
+{
+	struct own_backend *o;
+
+	pthread_mutex_lock(&w->mu);
+	if ((o = own_slot(w, be_pid, false, now)) != NULL)
+		k = own_unmatched(k, &o->notified, &o->kicked);
+	pthread_mutex_unlock(&w->mu);
+	return k;
+}
+
 size_t waiters_count(waiters *w)
 {
 	size_t n;
@@ -175,8 +253,9 @@ static void try_connect(waiters *w, int64_t now)
 		log_info("waiters.listening", "listening for ready items");
 }
 
-/* Items made ready by notifications since the last call. */
-static int drain_notifications(waiters *w)
+/* Items made ready by notifications since the last call, less those
+ * waiters_kick_own already woke for. */
+static int drain_notifications(waiters *w, int64_t now)
 {
 	PGnotify *n;
 	int ready = 0;
@@ -190,7 +269,7 @@ static int drain_notifications(waiters *w)
 	while ((n = PQnotifies(w->pg)) != NULL) {
 		int k = atoi(n->extra);
 
-		ready += k > 0 ? k : 1;
+		ready += notified_unmatched(w, n->be_pid, k > 0 ? k : 1, now);
 		PQfreemem(n);
 	}
 	return ready;
@@ -261,7 +340,7 @@ static void *waiters_main(void *arg)
 		try_connect(w, now);
 		wait_events(w, next_timeout(w, now));
 		now = req_now_ms();
-		ready = drain_notifications(w);
+		ready = drain_notifications(w, now);
 		if (now >= w->next_poll_ms) {
 			w->next_poll_ms = now + w->ops.poll_ms;
 			if (waiters_count(w) > 0)

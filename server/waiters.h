@@ -12,7 +12,9 @@
  *     slots freed by completions elsewhere): wakes that many;
  *   - each node's own deadline.
  * waiters_kick() wakes nodes at once (used after a local completion frees a
- * slot). The woken request is simply handled again.
+ * slot); waiters_kick_own() does so for items this flowd's own statement
+ * made ready, ahead of that statement's notification, which is then not
+ * counted again. The woken request is simply handled again.
  */
 #ifndef FLOW_WAITERS_H
 #define FLOW_WAITERS_H
@@ -57,6 +59,16 @@ void waiters_kick(waiters *w, int n);
 /* waiters_kick on the most recently started waiters of this process (the
  * running flowd's); handlers call it after freeing a queue slot. */
 void waiters_kick_current(int n);
+
+/*
+ * Wakes n nodes of the current waiters for n items that a committed
+ * statement on this flowd's connection to backend be_pid made ready. The
+ * notification that statement sent (from be_pid, counting the same items)
+ * wakes no one more when it arrives; if it arrived first, only the part of
+ * n it did not already cover is woken. Unmatched counts expire after two
+ * seconds, so a backend pid reused later is not mistaken for ours.
+ */
+void waiters_kick_own(int be_pid, int n);
 
 /* Parked nodes right now. */
 size_t waiters_count(waiters *w);

@@ -4,6 +4,7 @@
  * store/queues.c and store/items.c.
  */
 #include <inttypes.h>
+#include <string.h>
 #include <time.h>
 
 #include "flow/v1/flow_manager.pb-c.h"
@@ -12,6 +13,8 @@
 #include "status.h"
 #include "store/items.h"
 #include "store/queues.h"
+#include "store/store.h"
+#include "waiters.h"
 
 #define NAME_MAX_CHARS 200
 #define DESCRIPTION_MAX_CHARS 65536
@@ -226,6 +229,20 @@ static int enqueue_opts(struct flow_req *r, protobuf_c_boolean has_prio, int32_t
 	return FLOW_OK;
 }
 
+/* Wakes parked claims for the items just enqueued that are ready now, without
+ * waiting for the notification of their insert to come back from PostgreSQL
+ * (which then wakes no one more: waiters_kick_own). */
+static void wake_for_ready(struct flow_req *r, Flow__V1__QueueItem *const *items, size_t n)
+{
+	int ready = 0;
+
+	for (size_t i = 0; i < n; i++)
+		if (items[i]->status != NULL && strcmp(items[i]->status, "queued") == 0 &&
+		    items[i]->run_after <= items[i]->enqueued_at)
+			ready++;
+	waiters_kick_own(PQbackendPID(store_pg(r->db)), ready);
+}
+
 HANDLER(h_enqueue_ticket)
 {
 	const Flow__V1__EnqueueTicketRequest *q = (const Flow__V1__EnqueueTicketRequest *)in;
@@ -247,6 +264,7 @@ HANDLER(h_enqueue_ticket)
 	    store_item_enqueue_ticket(r, q->queue_id, q->ticket_id, &o, &res->items, &res->n_items);
 	if (rv != FLOW_OK)
 		return rv;
+	wake_for_ready(r, res->items, res->n_items);
 	*out = &res->base;
 	return FLOW_OK;
 }
@@ -274,6 +292,7 @@ HANDLER(h_enqueue_task)
 	if (rv != FLOW_OK)
 		return rv;
 	res->n_items = 1;
+	wake_for_ready(r, res->items, 1);
 	*out = &res->base;
 	return FLOW_OK;
 }

@@ -1,7 +1,8 @@
 /*
  * integration.waiters: parked long polls wake on their deadline, on a
- * PostgreSQL notification (as many as items became ready), on a kick, and
- * all at stop - without a thread or connection per parked request.
+ * PostgreSQL notification (as many as items became ready), on a kick (a
+ * kick for this flowd's own statement not counted again when its
+ * notification arrives), and all at stop - without a thread or connection per parked request.
  */
 #include <pthread.h>
 #include <setjmp.h>
@@ -94,8 +95,8 @@ static void notify(const char *payload)
 {
 	PGconn *pg = PQconnectdb(url);
 	const char *p[1] = { payload };
-	PGresult *res = PQexecParams(pg, "SELECT pg_notify('flow_ready', $1)", 1, NULL, p, NULL,
-				     NULL, 0);
+	PGresult *res =
+	    PQexecParams(pg, "SELECT pg_notify('flow_ready', $1)", 1, NULL, p, NULL, NULL, 0);
 
 	assert_int_equal(PQresultStatus(res), PGRES_TUPLES_OK);
 	PQclear(res);
@@ -129,13 +130,80 @@ static void test_notification_wakes_as_many_as_ready(void **state)
 	assert_int_equal(woken_count(), N);
 }
 
+static void notify_on(PGconn *pg, const char *payload)
+{
+	const char *p[1] = { payload };
+	PGresult *res =
+	    PQexecParams(pg, "SELECT pg_notify('flow_ready', $1)", 1, NULL, p, NULL, NULL, 0);
+
+	assert_int_equal(PQresultStatus(res), PGRES_TUPLES_OK);
+	PQclear(res);
+}
+
+/* Parks N nodes, all far from their deadline. */
+static void park_all(waiters *w)
+{
+	int64_t t0 = req_now_ms();
+
+	reset();
+	for (int i = 0; i < N; i++) {
+		nodes[i].until_ms = t0 + 60000;
+		waiters_park(w, &nodes[i]);
+	}
+}
+
+/* Waits long enough for a notification to have arrived, then checks. */
+static void settle_expect(int woken_now)
+{
+	wait_for(woken_now, 2000);
+	ts_sleep_ms(200);
+	assert_int_equal(woken_count(), woken_now);
+}
+
+static void test_own_kick_is_not_counted_twice(void **state)
+{
+	PGconn *own = PQconnectdb(url);
+	int pid = PQbackendPID(own);
+	waiters *w = start(60000);
+
+	park_all(w);
+	/* kick first, its notification after: 3 woken, not 6 */
+	waiters_kick_own(pid, 3);
+	assert_int_equal(woken_count(), 3);
+	notify_on(own, "3");
+	settle_expect(3);
+	/* the notification first (the pid is known now), the kick after */
+	notify_on(own, "2");
+	settle_expect(5);
+	waiters_kick_own(pid, 2);
+	assert_int_equal(woken_count(), 5);
+	/* a kick of more than its notification covered wakes the rest */
+	notify_on(own, "1");
+	settle_expect(6);
+	waiters_kick_own(pid, 4);
+	assert_int_equal(woken_count(), 9);
+	/* another backend's notification counts in full */
+	notify("2");
+	settle_expect(11);
+	/* an unmatched kick expires: a later notification from that pid counts */
+	waiters_kick_own(pid, 1);
+	assert_int_equal(woken_count(), 12);
+	ts_sleep_ms(2100);
+	notify_on(own, "4");
+	settle_expect(16);
+	waiters_stop(w);
+	assert_int_equal(woken_count(), N);
+	PQfinish(own);
+}
+
 static void test_poll_counts_ready_items(void **state)
 {
 	PGconn *pg = PQconnectdb(url);
-	PGresult *res = PQexec(pg, "CREATE TABLE IF NOT EXISTS queue_items (status text,"
-				   " run_after timestamptz);"
-				   "INSERT INTO queue_items VALUES ('queued', now()), ('queued', now()),"
-				   " ('queued', now() + interval '1 hour'), ('completed', now())");
+	PGresult *res =
+	    PQexec(pg, "CREATE TABLE IF NOT EXISTS queue_items (status text,"
+		       " run_after timestamptz);"
+		       "INSERT INTO queue_items VALUES ('queued', now()), ('queued', now()),"
+		       " ('queued', now() + interval '1 hour'), ('completed', now())");
 	waiters *w;
 
 	assert_int_equal(PQresultStatus(res), PGRES_COMMAND_OK);
@@ -161,6 +229,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_deadlines),
 		cmocka_unit_test(test_notification_wakes_as_many_as_ready),
+		cmocka_unit_test(test_own_kick_is_not_counted_twice),
 		cmocka_unit_test(test_poll_counts_ready_items),
 	};
 	int rv;
