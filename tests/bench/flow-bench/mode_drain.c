@@ -59,8 +59,9 @@ static int wait_empty(struct env *e, const struct seed *s)
 	while (busy) {
 		if (env_sql_params_long(
 			e,
-			"SELECT EXISTS (SELECT 1 FROM queue_items WHERE queue_id = $1 "
-			"AND status IN ('queued', 'in_progress'))::int",
+			"SELECT (EXISTS (SELECT 1 FROM queue_items WHERE queue_id = $1 "
+			"AND status = 'queued') OR EXISTS (SELECT 1 FROM queue_items "
+			"WHERE queue_id = $1 AND status = 'in_progress'))::int",
 			1, p, &busy) != 0)
 			return -1;
 		if (!busy)
