@@ -100,7 +100,10 @@ ALTER FUNCTION flow_enqueue_ticket(bigint, bigint, int, boolean, timestamptz, in
 -- Worker claim, as in 0006, with these changes:
 --  - the ready check of each candidate queue is a LIMIT 1 probe of the
 --    partial index queue_items_ready (the EXISTS it replaces was planned as
---    a semi-join over a sequential scan of all of queue_items, per claim);
+--    a semi-join over a sequential scan of all of queue_items, per claim),
+--    in the index's order: without the ORDER BY, the generic plan may read
+--    queue_items sequentially until it meets a queued row, through all of
+--    the history in front of it;
 --  - it no longer marks the claimed items' tasks and tickets in progress:
 --    claims of a queue serialise on its row lock, which lasts until commit,
 --    and the marking took about half of that time. flowd marks them after
@@ -146,6 +149,7 @@ BEGIN
                  WHERE i.queue_id = q.id AND i.status = 'queued'
                    AND i.run_after <= now()
                    AND coalesce(i.agent_id, 'default') = ANY (v_agents)
+                 ORDER BY i.priority DESC, i.id
                  LIMIT 1)
          ORDER BY q.id
          FOR NO KEY UPDATE OF q) c;
