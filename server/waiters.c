@@ -60,13 +60,13 @@ static void list_del(struct waiter_node *n)
 	n->prev = n->next = NULL;
 }
 
-/* Pops up to n nodes (n < 0: those whose time has come) under the lock,
- * then wakes them outside it. */
-static void wake_some(waiters *w, int n, int64_t now)
+/* Pops up to n nodes (n < 0: those whose time has come) off the list, which
+ * the caller has locked; *popped counts them. */
+static struct waiter_node *pop_locked(waiters *w, int n, int64_t now, int *popped)
 {
 	struct waiter_node *batch = NULL, *node, *next;
 
-	pthread_mutex_lock(&w->mu);
+	*popped = 0;
 	for (node = w->head.next; node != &w->head && n != 0; node = next) {
 		next = node->next;
 		if (n < 0 && node->until_ms > now)
@@ -75,15 +75,34 @@ static void wake_some(waiters *w, int n, int64_t now)
 		w->count--;
 		node->next = batch;
 		batch = node;
+		(*popped)++;
 		if (n > 0)
 			n--;
 	}
-	pthread_mutex_unlock(&w->mu);
+	return batch;
+}
+
+/* Wakes the popped nodes, outside the lock. */
+static void wake_batch(waiters *w, struct waiter_node *batch)
+{
+	struct waiter_node *node, *next;
+
 	for (node = batch; node != NULL; node = next) {
 		next = node->next;
 		node->next = NULL;
 		w->ops.wake(node, w->ops.arg);
 	}
+}
+
+static void wake_some(waiters *w, int n, int64_t now)
+{
+	struct waiter_node *batch;
+	int popped;
+
+	pthread_mutex_lock(&w->mu);
+	batch = pop_locked(w, n, now, &popped);
+	pthread_mutex_unlock(&w->mu);
+	wake_batch(w, batch);
 }
 
 static void nudge(waiters *w)
@@ -170,46 +189,42 @@ static struct own_backend *own_slot(waiters *w, int pid, bool add, int64_t now)
 	return o;
 }
 
-/* Of n items reported by one side (mine: kicked or notified), those the
- * other side (theirs) has not already woken for; records them as mine. */
-static int own_unmatched(int n, int *mine, int *theirs)
+/*
+ * n items made ready by a statement of this flowd's backend pid, reported
+ * by waiters_kick_own (kick) or by the statement's notification (!kick):
+ * wakes those the other report has not already woken for, and records how
+ * many it woke. Only nodes actually woken are recorded, so a claim that
+ * parks between the two reports is still woken by the second. False (and
+ * nothing done) when the notification's pid is not one of ours.
+ */
+static bool own_wake(waiters *w, int pid, int n, bool kick, int64_t now)
 {
-	int matched = n < *theirs ? n : *theirs;
+	struct own_backend *o;
+	struct waiter_node *batch;
+	int *mine, *theirs, matched, popped;
 
+	pthread_mutex_lock(&w->mu);
+	if ((o = own_slot(w, pid, kick, now)) == NULL) {
+		pthread_mutex_unlock(&w->mu);
+		return false;
+	}
+	mine = kick ? &o->kicked : &o->notified;
+	theirs = kick ? &o->notified : &o->kicked;
+	matched = n < *theirs ? n : *theirs;
 	*theirs -= matched;
-	*mine += n - matched;
-	return n - matched;
+	batch = pop_locked(w, n - matched, now, &popped);
+	*mine += popped;
+	pthread_mutex_unlock(&w->mu);
+	wake_batch(w, batch);
+	return true;
 }
 
 void waiters_kick_own(int be_pid, int n)
 {
-	waiters *w;
-	struct own_backend *o;
-
-	if (n <= 0)
-		return;
 	pthread_mutex_lock(&current_mu);
-	if ((w = current) != NULL) {
-		pthread_mutex_lock(&w->mu);
-		o = own_slot(w, be_pid, true, req_now_ms());
-		n = own_unmatched(n, &o->kicked, &o->notified);
-		pthread_mutex_unlock(&w->mu);
-		waiters_kick(w, n);
-	}
+	if (current != NULL && n > 0)
+		own_wake(current, be_pid, n, true, req_now_ms());
 	pthread_mutex_unlock(&current_mu);
-}
-
-/* Of k items a notification from be_pid reports, those not yet woken for
- * by waiters_kick_own. */
-static int notified_unmatched(waiters *w, int be_pid, int k, int64_t now)
-{
-	struct own_backend *o;
-
-	pthread_mutex_lock(&w->mu);
-	if ((o = own_slot(w, be_pid, false, now)) != NULL)
-		k = own_unmatched(k, &o->notified, &o->kicked);
-	pthread_mutex_unlock(&w->mu);
-	return k;
 }
 
 size_t waiters_count(waiters *w)
@@ -253,8 +268,9 @@ static void try_connect(waiters *w, int64_t now)
 		log_info("waiters.listening", "listening for ready items");
 }
 
-/* Items made ready by notifications since the last call, less those
- * waiters_kick_own already woke for. */
+/* Items made ready by other processes' notifications since the last call;
+ * notifications of this flowd's own statements are matched with
+ * waiters_kick_own and woken for at once. */
 static int drain_notifications(waiters *w, int64_t now)
 {
 	PGnotify *n;
@@ -269,7 +285,10 @@ static int drain_notifications(waiters *w, int64_t now)
 	while ((n = PQnotifies(w->pg)) != NULL) {
 		int k = atoi(n->extra);
 
-		ready += notified_unmatched(w, n->be_pid, k > 0 ? k : 1, now);
+		if (k <= 0)
+			k = 1;
+		if (!own_wake(w, n->be_pid, k, false, now))
+			ready += k;
 		PQfreemem(n);
 	}
 	return ready;

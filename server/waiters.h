@@ -65,8 +65,10 @@ void waiters_kick_current(int n);
  * statement on this flowd's connection to backend be_pid made ready. The
  * notification that statement sent (from be_pid, counting the same items)
  * wakes no one more when it arrives; if it arrived first, only the part of
- * n it did not already cover is woken. Unmatched counts expire after two
- * seconds, so a backend pid reused later is not mistaken for ours.
+ * n it did not already cover is woken. Only nodes actually woken are
+ * matched, so a claim that parks between the two is still woken by the
+ * second. Unmatched counts expire after two seconds, so a backend pid
+ * reused later is not mistaken for ours.
  */
 void waiters_kick_own(int be_pid, int n);
 

@@ -2,7 +2,8 @@
  * integration.waiters: parked long polls wake on their deadline, on a
  * PostgreSQL notification (as many as items became ready), on a kick (a
  * kick for this flowd's own statement not counted again when its
- * notification arrives), and all at stop - without a thread or connection per parked request.
+ * notification arrives), and all at stop - without a thread or connection
+ * per parked request.
  */
 #include <pthread.h>
 #include <setjmp.h>
@@ -91,15 +92,22 @@ static void test_deadlines(void **state)
 	waiters_stop(w);
 }
 
-static void notify(const char *payload)
+static void notify_on(PGconn *pg, const char *payload)
 {
-	PGconn *pg = PQconnectdb(url);
 	const char *p[1] = { payload };
 	PGresult *res =
 	    PQexecParams(pg, "SELECT pg_notify('flow_ready', $1)", 1, NULL, p, NULL, NULL, 0);
 
 	assert_int_equal(PQresultStatus(res), PGRES_TUPLES_OK);
 	PQclear(res);
+}
+
+/* A notification from a backend of its own. */
+static void notify(const char *payload)
+{
+	PGconn *pg = PQconnectdb(url);
+
+	notify_on(pg, payload);
 	PQfinish(pg);
 }
 
@@ -128,16 +136,6 @@ static void test_notification_wakes_as_many_as_ready(void **state)
 	assert_int_equal(woken_count(), 15);
 	waiters_stop(w); /* wakes the rest */
 	assert_int_equal(woken_count(), N);
-}
-
-static void notify_on(PGconn *pg, const char *payload)
-{
-	const char *p[1] = { payload };
-	PGresult *res =
-	    PQexecParams(pg, "SELECT pg_notify('flow_ready', $1)", 1, NULL, p, NULL, NULL, 0);
-
-	assert_int_equal(PQresultStatus(res), PGRES_TUPLES_OK);
-	PQclear(res);
 }
 
 /* Parks N nodes, all far from their deadline. */
@@ -196,6 +194,24 @@ static void test_own_kick_is_not_counted_twice(void **state)
 	PQfinish(own);
 }
 
+static void test_own_kick_with_no_one_parked(void **state)
+{
+	PGconn *own = PQconnectdb(url);
+	int pid = PQbackendPID(own);
+	waiters *w = start(60000);
+
+	reset();
+	/* a kick that finds no parked claim is not recorded: a claim that
+	 * parks before the notification arrives is still woken by it */
+	waiters_kick_own(pid, 1);
+	nodes[0].until_ms = req_now_ms() + 60000;
+	waiters_park(w, &nodes[0]);
+	notify_on(own, "1");
+	settle_expect(1);
+	waiters_stop(w);
+	PQfinish(own);
+}
+
 static void test_poll_counts_ready_items(void **state)
 {
 	PGconn *pg = PQconnectdb(url);
@@ -230,6 +246,7 @@ int main(void)
 		cmocka_unit_test(test_deadlines),
 		cmocka_unit_test(test_notification_wakes_as_many_as_ready),
 		cmocka_unit_test(test_own_kick_is_not_counted_twice),
+		cmocka_unit_test(test_own_kick_with_no_one_parked),
 		cmocka_unit_test(test_poll_counts_ready_items),
 	};
 	int rv;
