@@ -114,10 +114,12 @@ enum flow_role auth_role_parse(const char *s)
 /* ---- verdict cache ---- */
 
 /*
- * Direct-mapped cache of successful checks: key is the access token's jti,
- * the hex SHA-256 of an API key, or "w<id>" for the account that registered
+ * Direct-mapped cache of successful checks: key is the hex SHA-256 of an
+ * access token or an API key, or "w<id>" for the account that registered
  * worker <id> (in who.user_id). Only successes are cached; an entry
  * is trusted for auth_config.cache_ms, then the database is asked again.
+ * A token found here is the very string that was verified, so neither its
+ * signature nor its claims are checked again, only its expiry.
  */
 #define CACHE_SLOTS 4096
 
@@ -171,14 +173,12 @@ static void cache_put(const char *key, const struct flow_principal *who)
 
 void auth_cache_forget_jti(const char *jti)
 {
-	struct cache_entry *e;
-
 	if (jti == NULL || *jti == '\0')
 		return;
-	e = &cache[cache_slot(jti)];
 	pthread_mutex_lock(&cache_mu);
-	if (strcmp(e->key, jti) == 0)
-		e->stamp_ms = 0;
+	for (size_t i = 0; i < CACHE_SLOTS; i++)
+		if (!cache[i].who.via_api_key && strcmp(cache[i].who.jti, jti) == 0)
+			cache[i].stamp_ms = 0;
 	pthread_mutex_unlock(&cache_mu);
 }
 
@@ -350,10 +350,19 @@ static int access_token(struct flow_req *r, const char *token)
 {
 	struct jwt_claims c;
 	struct flow_principal who = { 0 };
-	char err[128], *end;
+	uint8_t digest[32];
+	char err[128], key[65], *end;
 	long long uid;
 	int rv;
 
+	auth_digest(token, digest);
+	hex_digest(digest, key);
+	if (cache_get(key, &who) && !who.via_api_key &&
+	    (int64_t)time(NULL) - auth_config.leeway_s < who.exp_s) {
+		r->who = who;
+		return FLOW_OK;
+	}
+	memset(&who, 0, sizeof(who));
 	rv = jwt_verify(token, auth_config.key, auth_config.key_len, auth_config.issuer,
 			auth_config.audience, (int64_t)time(NULL), auth_config.leeway_s, &c, err,
 			sizeof(err));
@@ -363,17 +372,14 @@ static int access_token(struct flow_req *r, const char *token)
 	uid = strtoll(c.sub, &end, 10);
 	if (*end != '\0' || uid <= 0)
 		return req_error(r, FLOW_UNAUTHENTICATED, "invalid access token: bad subject");
-	if (!cache_get(c.jti, &who) || who.user_id != uid) {
-		memset(&who, 0, sizeof(who));
-		rv = store_access_token_state(r, uid, c.jti, c.iat, &who.role, who.username,
-					      sizeof(who.username));
-		if (rv != FLOW_OK)
-			return rv;
-		who.user_id = uid;
-		snprintf(who.jti, sizeof(who.jti), "%s", c.jti);
-		who.exp_s = c.exp;
-		cache_put(c.jti, &who);
-	}
+	rv = store_access_token_state(r, uid, c.jti, c.iat, &who.role, who.username,
+				      sizeof(who.username));
+	if (rv != FLOW_OK)
+		return rv;
+	who.user_id = uid;
+	snprintf(who.jti, sizeof(who.jti), "%s", c.jti);
+	who.exp_s = c.exp;
+	cache_put(key, &who);
 	r->who = who;
 	return FLOW_OK;
 }

@@ -24,6 +24,7 @@
 #include "flow/v1/worker.pb-c.h"
 #include "rpc.h"
 #include "status.h"
+#include "testsupport.h"
 #include "ts_store.h"
 
 static const char key[] = "guard-test-key-0123456789abcdefghijklmnopqrstuvwxyz";
@@ -406,6 +407,37 @@ static void test_revocation(void **state)
 	config(2000, 1000, 0);
 }
 
+/* The cache holds the verified token string itself: a token that differs
+ * in one byte is verified afresh, and a cached token still expires. */
+static void test_cache_checks_expiry_and_bytes(void **state)
+{
+	Flow__V1__ListProjectsRequest lp = FLOW__V1__LIST_PROJECTS_REQUEST__INIT;
+	char tok[2048], bad[2048];
+	size_t n;
+
+	config(60000, 1000, 0);
+	auth_config.leeway_s = 0;
+	token_for(bob_id, "member", -599, tok, sizeof(tok), NULL); /* expires in 1 s */
+	assert_int_equal(guard("/flow.v1.ProjectManager/ListProjects", tok, &lp.base), FLOW_OK);
+	assert_int_equal(guard("/flow.v1.ProjectManager/ListProjects", tok, &lp.base), FLOW_OK);
+	assert_int_equal(ts_r->who.user_id, bob_id);
+
+	/* the same token with its signature's last character changed */
+	strcpy(bad, tok);
+	n = strlen(bad);
+	bad[n - 1] = bad[n - 1] == 'A' ? 'B' : 'A';
+	assert_int_equal(guard("/flow.v1.ProjectManager/ListProjects", bad, &lp.base),
+			 FLOW_UNAUTHENTICATED);
+	assert_non_null(strstr(ts_r->message, "invalid access token"));
+
+	/* the cached entry is younger than the cache's 60 s, the token is not */
+	ts_sleep_ms(2100);
+	assert_int_equal(guard("/flow.v1.ProjectManager/ListProjects", tok, &lp.base),
+			 FLOW_UNAUTHENTICATED);
+	assert_non_null(strstr(ts_r->message, "expired"));
+	config(2000, 1000, 0);
+}
+
 /* Inserts an API key for user and returns it in out. */
 static void make_key(int64_t user, const char *prefix_id, const char *expires, char *out)
 {
@@ -490,6 +522,7 @@ int main(void)
 		cmocka_unit_test_setup(test_worker_scope, ts_test_reset),
 		cmocka_unit_test_setup(test_member_scope, ts_test_reset),
 		cmocka_unit_test_setup(test_revocation, ts_test_reset),
+		cmocka_unit_test_setup(test_cache_checks_expiry_and_bytes, ts_test_reset),
 		cmocka_unit_test_setup(test_api_keys, ts_test_reset),
 		cmocka_unit_test_setup(test_rate_limits, ts_test_reset),
 	};
