@@ -43,19 +43,34 @@ struct rpc_ctx {
 	struct rpc_ctx *next;
 };
 
+/*
+ * A service thread. Idle ones wait on their own condition variable, on a
+ * stack: a request wakes the one that went idle last, so under light load
+ * the same thread and its database connection (and PostgreSQL backend)
+ * serve request after request with warm caches, where a shared condition
+ * variable woke them in turn.
+ */
+struct svc_thread {
+	pthread_t th;
+	pthread_cond_t cv;
+	bool woken; /* popped off the idle stack by enqueue() */
+	rpc_server *srv;
+};
+
 struct rpc_server {
 	nng_socket sock;
 	struct rpc_ctx *ctxs;
 	int n_ctxs;
-	pthread_t *threads;
+	struct svc_thread *threads;
 	int n_threads;
+	struct svc_thread **idle; /* idle service threads, the last gone idle on top */
+	int n_idle;
 	waiters *waiters; /* parked long-poll requests */
 	struct marker *marker; /* claims' deferred marking (jobs/marker.h) */
 	char *conninfo;
 	struct dispatch_limits limits;
 
 	pthread_mutex_t mu;
-	pthread_cond_t cv;      /* work queued or stopping */
 	pthread_cond_t idle_cv; /* a request finished */
 	struct rpc_ctx *head, *tail;
 	int busy; /* requests queued or being handled */
@@ -91,7 +106,12 @@ static void enqueue(rpc_server *s, struct rpc_ctx *c)
 		s->head = c;
 	s->tail = c;
 	s->busy++;
-	pthread_cond_signal(&s->cv);
+	if (s->n_idle > 0) {
+		struct svc_thread *t = s->idle[--s->n_idle];
+
+		t->woken = true;
+		pthread_cond_signal(&t->cv);
+	}
 	pthread_mutex_unlock(&s->mu);
 }
 
@@ -323,13 +343,17 @@ static void handle(rpc_server *s, struct flow_req *r, struct rpc_ctx *c)
 		arena_wipe(r->arena);
 }
 
-static struct rpc_ctx *next_job(rpc_server *s)
+static struct rpc_ctx *next_job(rpc_server *s, struct svc_thread *t)
 {
 	struct rpc_ctx *c;
 
 	pthread_mutex_lock(&s->mu);
-	while (s->head == NULL && !s->stopping)
-		pthread_cond_wait(&s->cv, &s->mu);
+	while (s->head == NULL && !s->stopping) {
+		t->woken = false;
+		s->idle[s->n_idle++] = t;
+		while (!t->woken && !s->stopping)
+			pthread_cond_wait(&t->cv, &s->mu);
+	}
 	c = s->head;
 	if (c != NULL) {
 		s->head = c->next;
@@ -352,12 +376,13 @@ static void job_done(rpc_server *s)
 
 static void *service_thread(void *arg)
 {
-	rpc_server *s = arg;
+	struct svc_thread *t = arg;
+	rpc_server *s = t->srv;
 	struct flow_req r = { .marker = s->marker };
 	struct rpc_ctx *c;
 
 	r.arena = arena_new(64 * 1024);
-	while ((c = next_job(s)) != NULL) {
+	while ((c = next_job(s, t)) != NULL) {
 		if (r.arena == NULL)
 			r.arena = arena_new(64 * 1024);
 		if (r.arena == NULL) {
@@ -440,12 +465,16 @@ static int open_contexts(rpc_server *s, int n, char *err, size_t errlen)
 static int start_threads(rpc_server *s, int n, char *err, size_t errlen)
 {
 	s->threads = calloc((size_t)n, sizeof(*s->threads));
-	if (s->threads == NULL) {
+	s->idle = calloc((size_t)n, sizeof(*s->idle));
+	if (s->threads == NULL || s->idle == NULL) {
 		snprintf(err, errlen, "out of memory");
 		return FLOW_RESOURCE_EXHAUSTED;
 	}
 	for (int i = 0; i < n; i++) {
-		if (pthread_create(&s->threads[i], NULL, service_thread, s) != 0) {
+		s->threads[i].srv = s;
+		pthread_cond_init(&s->threads[i].cv, NULL);
+		if (pthread_create(&s->threads[i].th, NULL, service_thread, &s->threads[i]) != 0) {
+			pthread_cond_destroy(&s->threads[i].cv);
 			snprintf(err, errlen, "cannot start service thread %d", i);
 			return FLOW_RESOURCE_EXHAUSTED;
 		}
@@ -467,7 +496,6 @@ int rpc_server_start(const struct rpc_server_opts *o, rpc_server **out, char *er
 	}
 	s->limits = o->limits;
 	pthread_mutex_init(&s->mu, NULL);
-	pthread_cond_init(&s->cv, NULL);
 	pthread_cond_init(&s->idle_cv, NULL);
 	if ((rv = nng_rep0_open(&s->sock)) != 0) {
 		snprintf(err, errlen, "cannot open socket: %s", nng_strerror(rv));
@@ -549,10 +577,14 @@ void rpc_server_stop(rpc_server *s, int grace_ms)
 		wait_idle(s, grace_ms);
 	pthread_mutex_lock(&s->mu);
 	s->stopping = true;
-	pthread_cond_broadcast(&s->cv);
-	pthread_mutex_unlock(&s->mu);
+	s->n_idle = 0;
 	for (int i = 0; i < s->n_threads; i++)
-		pthread_join(s->threads[i], NULL);
+		pthread_cond_signal(&s->threads[i].cv);
+	pthread_mutex_unlock(&s->mu);
+	for (int i = 0; i < s->n_threads; i++) {
+		pthread_join(s->threads[i].th, NULL);
+		pthread_cond_destroy(&s->threads[i].cv);
+	}
 	marker_stop(s->marker); /* no claim adds to it any more */
 	nng_close(s->sock);
 	for (int i = 0; i < s->n_ctxs; i++) {
@@ -563,9 +595,9 @@ void rpc_server_stop(rpc_server *s, int grace_ms)
 	}
 	free(s->ctxs);
 	free(s->threads);
+	free(s->idle);
 	free(s->conninfo);
 	pthread_mutex_destroy(&s->mu);
-	pthread_cond_destroy(&s->cv);
 	pthread_cond_destroy(&s->idle_cv);
 	free(s);
 }
