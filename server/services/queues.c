@@ -237,7 +237,7 @@ static void wake_for_ready(struct flow_req *r, Flow__V1__QueueItem *const *items
 	int ready = 0;
 
 	for (size_t i = 0; i < n; i++)
-		if (items[i]->status != NULL && strcmp(items[i]->status, "queued") == 0 &&
+		if (strcmp(items[i]->status, "queued") == 0 &&
 		    items[i]->run_after <= items[i]->enqueued_at)
 			ready++;
 	waiters_kick_own(PQbackendPID(store_pg(r->db)), ready);

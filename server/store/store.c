@@ -191,19 +191,29 @@ static int prepare(struct flow_req *r, struct store_stmt *stmt)
 	return FLOW_OK;
 }
 
-int store_exec(struct flow_req *r, struct store_stmt *stmt, const char *const *params,
-	       PGresult **res)
+/* A usable connection with a and (if not NULL) b prepared on it. */
+static int ready(struct flow_req *r, struct store_stmt *a, struct store_stmt *b)
 {
 	char err[256];
-	PGresult *pr;
 	int rv;
 
-	*res = NULL;
 	if (store_ensure(r->db, err, sizeof(err)) != FLOW_OK) {
 		r->retry_after_ms = 1000;
 		return req_error(r, FLOW_UNAVAILABLE, "database unavailable, try again shortly");
 	}
-	if ((rv = prepare(r, stmt)) != FLOW_OK)
+	if ((rv = prepare(r, a)) != FLOW_OK || (b != NULL && (rv = prepare(r, b)) != FLOW_OK))
+		return rv;
+	return FLOW_OK;
+}
+
+int store_exec(struct flow_req *r, struct store_stmt *stmt, const char *const *params,
+	       PGresult **res)
+{
+	PGresult *pr;
+	int rv;
+
+	*res = NULL;
+	if ((rv = ready(r, stmt, NULL)) != FLOW_OK)
 		return rv;
 	pr = PQexecPrepared(store_pg(r->db), stmt->name, stmt->nparams, params, NULL, NULL, 0);
 	if (pr == NULL)
@@ -219,18 +229,13 @@ int store_exec(struct flow_req *r, struct store_stmt *stmt, const char *const *p
 int store_exec_then(struct flow_req *r, struct store_stmt *a, const char *const *pa,
 		    struct store_stmt *b, const char *const *pb, PGresult **ra, PGresult **rb)
 {
-	char err[256];
 	PGconn *pg;
 	PGresult *res[2];
 	struct store_stmt *stmt[2] = { a, b };
 	int rv;
 
 	*ra = *rb = NULL;
-	if (store_ensure(r->db, err, sizeof(err)) != FLOW_OK) {
-		r->retry_after_ms = 1000;
-		return req_error(r, FLOW_UNAVAILABLE, "database unavailable, try again shortly");
-	}
-	if ((rv = prepare(r, a)) != FLOW_OK || (rv = prepare(r, b)) != FLOW_OK)
+	if ((rv = ready(r, a, b)) != FLOW_OK)
 		return rv;
 	pg = store_pg(r->db);
 	if (!PQenterPipelineMode(pg) ||

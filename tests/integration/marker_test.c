@@ -19,12 +19,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "flow/v1/worker.pb-c.h"
 #include "jobs/marker.h"
 #include "req.h"
 #include "status.h"
+#include "testsupport.h"
 #include "ts_store.h"
 
 #define TASK_STATUS "SELECT status FROM tasks WHERE id = $1"
@@ -53,7 +53,7 @@ static bool wait_status(const char *sql, int64_t id, const char *want, int ms)
 		free(got);
 		if (ok)
 			return true;
-		nanosleep(&(struct timespec){ 0, 20 * 1000000L }, NULL);
+		ts_sleep_ms(20);
 	}
 	return false;
 }
@@ -175,7 +175,7 @@ static void test_unreachable_database(void **state)
 			 FLOW_OK);
 	for (int i = 0; i < 100; i++)
 		assert_true(marker_add(m, "worker:1", "{1,2,3}"));
-	nanosleep(&(struct timespec){ 0, 200 * 1000000L }, NULL);
+	ts_sleep_ms(200);
 	t0 = mono_ms();
 	marker_stop(m); /* one failed attempt, the rest dropped */
 	assert_true(mono_ms() - t0 < 3000);

@@ -118,8 +118,10 @@ void env_dump_logs(const struct env *e);
 int env_call(struct env *e, int fi, const char *method, const ProtobufCMessage *req,
 	     ProtobufCMessage **resp, struct rpc_status *st);
 
-/* libpq helpers on e->pg: run SQL (no result rows needed) / one value. */
+/* libpq helpers on e->pg: run SQL (no result rows needed) / rows (NULL on
+ * failure, said on stderr; the caller clears the result) / one value. */
 int env_sql(struct env *e, const char *sql);
+PGresult *env_query(struct env *e, const char *sql, int n, const char *const *params);
 int env_sql_long(struct env *e, const char *sql, long long *out);
 int env_sql_params_long(struct env *e, const char *sql, int n, const char *const *params,
 			long long *out);

@@ -95,16 +95,13 @@ static int check_items(struct env *e, const struct seed *s, long long first_id,
 
 	snprintf(q, sizeof(q), "%" PRId64, s->queue_id);
 	snprintf(f, sizeof(f), "%lld", first_id);
-	res = PQexecParams(e->pg,
-			   "SELECT count(*) FILTER (WHERE status = 'completed'), "
-			   "extract(epoch FROM max(completed_at) - min(started_at)) "
-			   "FROM queue_items WHERE queue_id = $1 AND id > $2",
-			   2, NULL, p, NULL, NULL, 0);
-	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-		fprintf(stderr, "flow-bench: %s", PQerrorMessage(e->pg));
-		PQclear(res);
+	res = env_query(e,
+			"SELECT count(*) FILTER (WHERE status = 'completed'), "
+			"extract(epoch FROM max(completed_at) - min(started_at)) "
+			"FROM queue_items WHERE queue_id = $1 AND id > $2",
+			2, p);
+	if (res == NULL)
 		return -1;
-	}
 	done = strtol(PQgetvalue(res, 0, 0), NULL, 10);
 	span = strtod(PQgetvalue(res, 0, 1), NULL);
 	PQclear(res);
@@ -347,7 +344,9 @@ int mode_scale(void)
 		      r[last][0].items_per_s >= 0.8 * best);
 	{
 		/* medians of MEDIAN_REPEAT drains each: the two differ by less
-		 * than one drain's spread */
+		 * than one drain's spread. One flowd is drained again here, just
+		 * before two, rather than taken from the scale point of the same
+		 * size, so that both meet the machine in the same state. */
 		struct drain_params p = { .items = opt.scale_items,
 					  .workers = opt.scale2_workers,
 					  .concurrency = opt.concurrency,

@@ -198,17 +198,14 @@ static long read_rows(struct env *e, const struct seed *s, struct lat_item *it, 
 	long got = 0;
 
 	snprintf(q, sizeof(q), "%" PRId64, s->queue_id);
-	res = PQexecParams(e->pg,
-			   "SELECT id, (extract(epoch FROM started_at) * 1000000)::bigint,"
-			   " CASE WHEN status = 'completed'"
-			   "  THEN (metadata ->> 'startedAtUs')::bigint END"
-			   " FROM queue_items WHERE queue_id = $1 AND started_at IS NOT NULL",
-			   1, NULL, p, NULL, NULL, 0);
-	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-		fprintf(stderr, "flow-bench: %s", PQerrorMessage(e->pg));
-		PQclear(res);
+	res = env_query(e,
+			"SELECT id, (extract(epoch FROM started_at) * 1000000)::bigint,"
+			" CASE WHEN status = 'completed'"
+			"  THEN (metadata ->> 'startedAtUs')::bigint END"
+			" FROM queue_items WHERE queue_id = $1 AND started_at IS NOT NULL",
+			1, p);
+	if (res == NULL)
 		return -1;
-	}
 	for (int i = 0; i < PQntuples(res); i++) {
 		struct lat_item *x = find(it, n, strtoll(PQgetvalue(res, i, 0), NULL, 10));
 
@@ -288,8 +285,8 @@ static const char *fig(const char *prefix, const char *name)
 	return buf;
 }
 
-/* The figures of one run; spawn (the floor) and the enqueue round trip only
- * for the process agent's run (prefix ""). */
+/* The figures of one run, names prefixed with prefix; spawn (the floor)
+ * only for the process agent's run (spawn NULL otherwise). */
 static void print_latency(struct lat_item *it, long n, const char *prefix, const char *which,
 			  struct samples *spawn)
 {

@@ -72,17 +72,28 @@ int env_sql(struct env *e, const char *sql)
 	return rv;
 }
 
+PGresult *env_query(struct env *e, const char *sql, int n, const char *const *params)
+{
+	PGresult *res = PQexecParams(e->pg, sql, n, NULL, params, NULL, NULL, 0);
+
+	if (PQresultStatus(res) == PGRES_TUPLES_OK)
+		return res;
+	fprintf(stderr, "flow-bench: SQL failed: %.200s: %s", sql, PQerrorMessage(e->pg));
+	PQclear(res);
+	return NULL;
+}
+
 int env_sql_params_long(struct env *e, const char *sql, int n, const char *const *params,
 			long long *out)
 {
-	PGresult *res = PQexecParams(e->pg, sql, n, NULL, params, NULL, NULL, 0);
+	PGresult *res = env_query(e, sql, n, params);
 	int rv = -1;
 
-	if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1 && PQnfields(res) >= 1) {
+	if (res != NULL && PQntuples(res) == 1 && PQnfields(res) >= 1) {
 		*out = PQgetisnull(res, 0, 0) ? 0 : strtoll(PQgetvalue(res, 0, 0), NULL, 10);
 		rv = 0;
-	} else {
-		fprintf(stderr, "flow-bench: SQL failed: %.200s: %s", sql, PQerrorMessage(e->pg));
+	} else if (res != NULL) {
+		fprintf(stderr, "flow-bench: not one value: %.200s\n", sql);
 	}
 	PQclear(res);
 	return rv;

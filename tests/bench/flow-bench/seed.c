@@ -73,14 +73,11 @@ static void triggers_on(struct env *e)
 static int query_ids(struct env *e, const char *sql, int n, const char *const *params,
 		     int64_t **ids, long *count)
 {
-	PGresult *res = PQexecParams(e->pg, sql, n, NULL, params, NULL, NULL, 0);
+	PGresult *res = env_query(e, sql, n, params);
 	long rows;
 
-	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-		fprintf(stderr, "flow-bench: seeding failed: %s", PQerrorMessage(e->pg));
-		PQclear(res);
+	if (res == NULL)
 		return -1;
-	}
 	rows = PQntuples(res);
 	*ids = calloc(rows ? (size_t)rows : 1, sizeof(**ids));
 	if (*ids == NULL) {
