@@ -44,7 +44,7 @@ struct bench_opts {
 	long items;	       /* drain / growth: items per drain */
 	long workers;	       /* drain / latency: flow-worker processes */
 	long concurrency;      /* --concurrency of each flow-worker */
-	long prefetch;         /* --prefetch of each flow-worker */
+	long prefetch;	       /* --prefetch of each flow-worker */
 	long threads;	       /* flowd --threads */
 	long per_ticket;       /* items per ticket: 1 ticket item + per_ticket-1 task items */
 	long rpc_ms;	       /* rpc: length of one measured run, ms */
@@ -224,6 +224,7 @@ struct drain_result {
 	double cpu_us_per_item_net; /* the same less the background measured before */
 	double background_pct;	    /* machine busy in the second before the drain */
 	double flowd_cpu_us, pg_cpu_us, worker_cpu_us; /* per item */
+	double wal_bytes_per_item;		       /* WAL the server wrote meanwhile */
 	double secs;
 	double history_s; /* growth: inserting and vacuuming the history */
 	bool timed_out;	  /* the queue was not empty after --timeout */

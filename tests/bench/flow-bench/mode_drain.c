@@ -13,7 +13,8 @@
  * from the rows' started_at / completed_at) does not. CPU: /proc/stat of
  * the whole machine over the same interval (so also anything else the
  * machine runs), and /proc/<pid>/stat of flowd, the PostgreSQL server's
- * processes and the workers.
+ * processes and the workers. Writes: the WAL the server wrote over the same
+ * interval (pg_current_wal_lsn), per item.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -114,12 +115,18 @@ static int check_items(struct env *e, const struct seed *s, long long first_id,
 	return 0;
 }
 
+/* The server's WAL position in bytes: 0 or -1. */
+static int wal_pos(struct env *e, long long *out)
+{
+	return env_sql_long(e, "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')::bigint", out);
+}
+
 /* Seeds, enqueues and drains once on e's queue. */
 static int drain_once(struct env *e, struct seed *s, const struct drain_params *p,
 		      struct drain_result *r)
 {
 	struct cpu_mark a, b;
-	long long first_id, wcpu;
+	long long first_id, wcpu, wal0, wal1;
 	double enq_s, t0, t1;
 	int rv;
 
@@ -142,6 +149,8 @@ static int drain_once(struct env *e, struct seed *s, const struct drain_params *
 	report_note("%s: enqueued in %.2f s; machine %.0f%% busy before; draining with %ld "
 		    "workers x %ld",
 		    p->tag, enq_s, r->background_pct, p->workers, p->concurrency);
+	if (wal_pos(e, &wal0) != 0)
+		return -1;
 	cpu_mark(e, &a);
 	t0 = stats_mono_s();
 	for (long i = 0; i < p->workers; i++)
@@ -154,6 +163,8 @@ static int drain_once(struct env *e, struct seed *s, const struct drain_params *
 	r->timed_out = rv == 1;
 	t1 = stats_mono_s();
 	cpu_mark(e, &b);
+	if (wal_pos(e, &wal1) != 0)
+		return -1;
 	wcpu = workers_cpu(e);
 	r->secs = t1 - t0;
 	r->items_per_s = (double)s->items / r->secs;
@@ -169,6 +180,7 @@ static int drain_once(struct env *e, struct seed *s, const struct drain_params *
 	r->flowd_cpu_us = (double)(b.flowd - a.flowd) / (double)s->items;
 	r->pg_cpu_us = (double)(b.pg - a.pg) / (double)s->items;
 	r->worker_cpu_us = (double)wcpu / (double)s->items;
+	r->wal_bytes_per_item = (double)(wal1 - wal0) / (double)s->items;
 	if (env_workers_stop(e) != 0)
 		report_note("%s: a worker did not stop cleanly", p->tag);
 	report_note("%s: %s in %.2f s", p->tag, r->timed_out ? "stopped (timeout)" : "drained",
@@ -176,13 +188,16 @@ static int drain_once(struct env *e, struct seed *s, const struct drain_params *
 	if (check_items(e, s, first_id, r) != 0)
 		return -1;
 	if (r->timed_out) {
-		/* the rates over the time it ran */
+		/* the rates over the time it ran, the costs per item completed */
+		double k = (double)s->items / (double)(r->done ? r->done : 1);
+
 		r->items_per_s = (double)r->done / r->secs;
-		r->cpu_us_per_item *= (double)s->items / (double)(r->done ? r->done : 1);
-		r->cpu_us_per_item_net *= (double)s->items / (double)(r->done ? r->done : 1);
-		r->flowd_cpu_us *= (double)s->items / (double)(r->done ? r->done : 1);
-		r->pg_cpu_us *= (double)s->items / (double)(r->done ? r->done : 1);
-		r->worker_cpu_us *= (double)s->items / (double)(r->done ? r->done : 1);
+		r->cpu_us_per_item *= k;
+		r->cpu_us_per_item_net *= k;
+		r->flowd_cpu_us *= k;
+		r->pg_cpu_us *= k;
+		r->worker_cpu_us *= k;
+		r->wal_bytes_per_item *= k;
 	}
 	return 0;
 }
@@ -281,6 +296,9 @@ static void print_drain(const char *mode, const char *suffix, const struct drain
 	report_figure(mode, name, r->pg_cpu_us, "us", NULL, -1);
 	snprintf(name, sizeof(name), "cpu_us_per_item_workers%s", suffix);
 	report_figure(mode, name, r->worker_cpu_us, "us", NULL, -1);
+	snprintf(name, sizeof(name), "wal_bytes_per_item%s", suffix);
+	report_figure(mode, name, r->wal_bytes_per_item, "B", "WAL written by the whole server",
+		      -1);
 }
 
 int mode_drain(void)

@@ -473,6 +473,15 @@ function until(workers, check, what, stallMs = 30000) {
 // workers are connected, listening and idle when the N jobs are committed;
 // the clock starts at that COMMIT. items_per_s_first leaves start-up out
 // either way: from the first job started to the table empty.
+// The server's WAL position in bytes (the WAL written between two readings is
+// the database's writes, whole server).
+async function walPos(client) {
+	const { rows } = await client.query(
+		"select pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')::float8 as pos",
+	);
+	return rows[0].pos;
+}
+
 async function drainMain(opts) {
 	const n = opts.items;
 	const db = await freshDatabase(opts.db, opts.keepDb);
@@ -507,6 +516,7 @@ async function drainMain(opts) {
 	const enqueueMs = nsToMs(t0 - te);
 	const m0 = machineBusyUs();
 	const pg0 = pgMeter();
+	const wal0 = await walPos(client);
 	if (opts.start === "cold") {
 		await workers.start();
 		startupMs = nsToMs(now() - t0);
@@ -531,6 +541,7 @@ async function drainMain(opts) {
 	}
 	const m1 = machineBusyUs();
 	const pg1 = pgMeter();
+	const wal1 = await walPos(client);
 	const w1 = await workers.cpuUs();
 	const { done } = await workers.stop();
 	if (done < n) throw new Error(`workers ran ${done} of ${n} jobs`);
@@ -553,6 +564,7 @@ async function drainMain(opts) {
 		cpu_us_per_item: round((m1 - m0) / n),
 		worker_cpu_us_per_item: round((w1 - w0) / n),
 		pg_cpu_us_per_item: round((pg1 - pg0) / n),
+		wal_bytes_per_item: round((wal1 - wal0) / n),
 		elapsed_s: round(secs, 3),
 		start: opts.start,
 		startup_ms: round(startupMs),
@@ -569,6 +581,7 @@ async function drainMain(opts) {
 		`peer drain ${n} items_per_s ${rec.items_per_s} cpu_us_per_item ${rec.cpu_us_per_item}` +
 			` (${rec.elapsed_s} s, ${opts.start} start; from the first job started ${rec.items_per_s_first}/s;` +
 			` cpu workers ${rec.worker_cpu_us_per_item} + postgres ${rec.pg_cpu_us_per_item};` +
+			` ${rec.wal_bytes_per_item} B of WAL per job;` +
 			` ${rec.jobs_seq_scans} seq scans of the jobs table)`,
 		rec,
 	);

@@ -16,6 +16,8 @@
 //   drain N   items_per_s <-> items_per_s            (clock includes start-up)
 //             items_per_s_db <-> items_per_s_first   (start-up left out)
 //             cpu_us_per_item <-> cpu_us_per_item    (whole machine)
+//             cpu_us_per_item_postgres <-> pg_cpu_us_per_item
+//             wal_bytes_per_item <-> wal_bytes_per_item (the server's writes)
 //   latency   p50_ms / p99_ms, or sent_to_started_p50 / _p99 <-> p50_ms / p99_ms
 //             (from the enqueue call to the job started)
 //             accepted_to_started_p50 / _p99 <-> accepted_to_started_p50_ms / _p99_ms
@@ -104,6 +106,9 @@ for (const n of sizes) {
 	pair(`drain ${n} items_per_s`, fk, ["items_per_s"], pk, ["items_per_s"], "higher");
 	pair(`drain ${n} items_per_s, no start-up`, fk, ["items_per_s_db"], pk, ["items_per_s_first"], "higher");
 	pair(`drain ${n} cpu_us_per_item`, fk, ["cpu_us_per_item"], pk, ["cpu_us_per_item"], "lower");
+	pair(`drain ${n} postgres cpu_us_per_item`, fk, ["cpu_us_per_item_postgres"], pk, ["pg_cpu_us_per_item"],
+		"lower");
+	pair(`drain ${n} wal_bytes_per_item`, fk, ["wal_bytes_per_item"], pk, ["wal_bytes_per_item"], "lower");
 }
 for (const p of ["p50", "p99"]) {
 	pair(`latency enqueue called -> started ${p}`, "latency", [`${p}_ms`, `sent_to_started_${p}`],
