@@ -424,7 +424,8 @@ static void setup_block(const char *mode_list)
 			      "agent noop");
 	report_setup("sizes.drain",
 		     "items %ld, workers %ld x concurrency %ld, %ld items per "
-		     "ticket (1 ticket item + %ld tasks), EnqueueTicket per ticket",
+		     "ticket (1 ticket item + %ld tasks), EnqueueTicket per ticket; median "
+		     "of " MEDIAN_REPEAT_TEXT " drains",
 		     opt.items, opt.workers, opt.concurrency, opt.per_ticket, opt.per_ticket - 1);
 	report_setup("sizes.rpc", "%ld ms per run, %ld rounds, 1 and %ld clients", opt.rpc_ms,
 		     opt.rounds, opt.rpc_clients);
