@@ -318,14 +318,6 @@ BEGIN
     END LOOP;
 END $$;
 
--- The task row trigger (flow_task_sync: done and status kept in step,
--- updated_at stamped) runs on an UPDATE only when the statement left it
--- something to do: done out of step with status, or updated_at not set.
--- Report's task update sets both itself, so no PL/pgSQL function is called
--- per completed task (an UPDATE of 250 tasks: 16 us per row without the
--- call, 18-21 with it). With done in step and updated_at changed, the
--- function would leave the row as it is but for updated_at, which such a
--- statement sets to now() itself.
 -- A task's row is written again when its item completes (and when the
 -- marker puts it in progress): with half of each page left free, the new
 -- version fits on the old one's page and, as neither index covers status,
@@ -335,6 +327,14 @@ END $$;
 -- pages written from now on.
 ALTER TABLE tasks SET (fillfactor = 50);
 
+-- The task row trigger (flow_task_sync: done and status kept in step,
+-- updated_at stamped) runs on an UPDATE only when the statement left it
+-- something to do: done out of step with status, or updated_at not set.
+-- Report's task update sets both itself, so no PL/pgSQL function is called
+-- per completed task (an UPDATE of 250 tasks: 16 us per row without the
+-- call, 18-21 with it). With done in step and updated_at changed, the
+-- function would leave the row as it is but for updated_at, which such a
+-- statement sets to now() itself.
 DROP TRIGGER tasks_sync ON tasks;
 CREATE TRIGGER tasks_sync_insert BEFORE INSERT ON tasks
     FOR EACH ROW EXECUTE FUNCTION flow_task_sync();
