@@ -304,11 +304,8 @@ BEGIN
     -- (positions in any order: the caller places rows by pos).
     RETURN QUERY SELECT a.n::int, NULL::text, NULL::text, a.status
                    FROM unnest(v_pos, v_status) AS a(n, status);
-    IF coalesce(cardinality(v_pos), 0) = cardinality(p_ids) THEN
-        RETURN; -- every outcome applied (the search below is quadratic)
-    END IF;
-    FOR k IN SELECT x.n FROM unnest(p_ids) WITH ORDINALITY AS x(id, n)
-              WHERE x.n <> ALL (coalesce(v_pos, '{}')) LOOP
+    FOR k IN SELECT n FROM generate_series(1, cardinality(p_ids)) n
+             EXCEPT SELECT unnest(v_pos)::int LOOP
         why := flow_not_running_reason(p_ids[k], p_owner, p_attempts[k]);
         pos := k;
         state := why.state;

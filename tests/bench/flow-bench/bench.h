@@ -241,9 +241,8 @@ struct drain_params {
 	const char *tag;
 };
 #define DRAIN_REPEAT_MAX 5
-/* growth's phases and scale's 1-vs-2-flowd pair: each figure is the median
- * of this many drains (one drain moves ~15 % from run to run on 2 noisy
- * cores) */
+/* drain, scale and growth: each figure is the median of this many drains
+ * (one drain moves ~15 % from run to run on 2 noisy cores) */
 #define MEDIAN_REPEAT 3
 #define MEDIAN_REPEAT_TEXT "3"
 /* With history > 0, r[0] is the drain on the empty history and r[1] the one

@@ -127,7 +127,7 @@ static int drain_once(struct env *e, struct seed *s, const struct drain_params *
 {
 	struct cpu_mark a, b;
 	long long first_id, wcpu, wal0, wal1;
-	double enq_s, t0, t1;
+	double enq_s, t0, t1, per, busy, net;
 	int rv;
 
 	memset(r, 0, sizeof(*r));
@@ -167,38 +167,25 @@ static int drain_once(struct env *e, struct seed *s, const struct drain_params *
 		return -1;
 	wcpu = workers_cpu(e);
 	r->secs = t1 - t0;
-	r->items_per_s = (double)s->items / r->secs;
-	r->cpu_us_per_item = (double)(b.busy - a.busy) / (double)s->items;
-	{
-		/* the background's share of the interval's CPU time */
-		double bg = r->background_pct / 100.0 * (double)(b.total - a.total);
-
-		r->cpu_us_per_item_net = ((double)(b.busy - a.busy) - bg) / (double)s->items;
-		if (r->cpu_us_per_item_net < 0)
-			r->cpu_us_per_item_net = 0;
-	}
-	r->flowd_cpu_us = (double)(b.flowd - a.flowd) / (double)s->items;
-	r->pg_cpu_us = (double)(b.pg - a.pg) / (double)s->items;
-	r->worker_cpu_us = (double)wcpu / (double)s->items;
-	r->wal_bytes_per_item = (double)(wal1 - wal0) / (double)s->items;
 	if (env_workers_stop(e) != 0)
 		report_note("%s: a worker did not stop cleanly", p->tag);
 	report_note("%s: %s in %.2f s", p->tag, r->timed_out ? "stopped (timeout)" : "drained",
 		    r->secs);
 	if (check_items(e, s, first_id, r) != 0)
 		return -1;
-	if (r->timed_out) {
-		/* the rates over the time it ran, the costs per item completed */
-		double k = (double)s->items / (double)(r->done ? r->done : 1);
-
-		r->items_per_s = (double)r->done / r->secs;
-		r->cpu_us_per_item *= k;
-		r->cpu_us_per_item_net *= k;
-		r->flowd_cpu_us *= k;
-		r->pg_cpu_us *= k;
-		r->worker_cpu_us *= k;
-		r->wal_bytes_per_item *= k;
-	}
+	/* rates over the time it ran, costs per item completed (every item
+	 * unless it timed out: check_items) */
+	per = (double)(r->done > 0 ? r->done : 1);
+	busy = (double)(b.busy - a.busy);
+	/* less the background's share of the interval's CPU time */
+	net = busy - r->background_pct / 100.0 * (double)(b.total - a.total);
+	r->items_per_s = (double)r->done / r->secs;
+	r->cpu_us_per_item = busy / per;
+	r->cpu_us_per_item_net = net > 0 ? net / per : 0;
+	r->flowd_cpu_us = (double)(b.flowd - a.flowd) / per;
+	r->pg_cpu_us = (double)(b.pg - a.pg) / per;
+	r->worker_cpu_us = (double)wcpu / per;
+	r->wal_bytes_per_item = (double)(wal1 - wal0) / per;
 	return 0;
 }
 
@@ -262,44 +249,34 @@ static void ctx(long items, long workers, long concurrency)
 	report_ctx("flowd_threads", opt.threads);
 }
 
-static void print_drain(const char *mode, const char *suffix, const struct drain_result *r)
+static void print_drain(const struct drain_result *r)
 {
-	char name[96];
-
 	if (r->timed_out) {
 		char note[160];
 
-		snprintf(name, sizeof(name), "completed_items%s", suffix);
 		snprintf(note, sizeof(note),
 			 "TIMEOUT: %ld of %ld completed within --timeout %ld s; the figures "
 			 "below are over that time",
 			 r->done, r->items, opt.timeout_s);
-		report_figure(mode, name, (double)r->done, "items", note, -1);
+		report_figure("drain", "completed_items", (double)r->done, "items", note, -1);
 	}
-	snprintf(name, sizeof(name), "enqueue_items_per_s%s", suffix);
-	report_figure(mode, name, r->enqueue_items_per_s, "items/s", "EnqueueTicket, 1 client", -1);
-	snprintf(name, sizeof(name), "items_per_s%s", suffix);
-	report_figure(mode, name, r->items_per_s, "items/s",
+	report_figure("drain", "enqueue_items_per_s", r->enqueue_items_per_s, "items/s",
+		      "EnqueueTicket, 1 client", -1);
+	report_figure("drain", "items_per_s", r->items_per_s, "items/s",
 		      "median of " MEDIAN_REPEAT_TEXT " drains; the figures below are its", -1);
-	snprintf(name, sizeof(name), "items_per_s_db%s", suffix);
-	report_figure(mode, name, r->db_items_per_s, "items/s", "first claim to last completion",
-		      -1);
-	snprintf(name, sizeof(name), "cpu_us_per_item%s", suffix);
-	report_figure(mode, name, r->cpu_us_per_item, "us", "whole machine, /proc/stat", -1);
-	snprintf(name, sizeof(name), "cpu_us_per_item_net%s", suffix);
-	report_figure(mode, name, r->cpu_us_per_item_net, "us",
+	report_figure("drain", "items_per_s_db", r->db_items_per_s, "items/s",
+		      "first claim to last completion", -1);
+	report_figure("drain", "cpu_us_per_item", r->cpu_us_per_item, "us",
+		      "whole machine, /proc/stat", -1);
+	report_figure("drain", "cpu_us_per_item_net", r->cpu_us_per_item_net, "us",
 		      "less the background measured in the second before", -1);
-	snprintf(name, sizeof(name), "background_busy_pct%s", suffix);
-	report_figure(mode, name, r->background_pct, "%", "machine busy before the drain", -1);
-	snprintf(name, sizeof(name), "cpu_us_per_item_flowd%s", suffix);
-	report_figure(mode, name, r->flowd_cpu_us, "us", NULL, -1);
-	snprintf(name, sizeof(name), "cpu_us_per_item_postgres%s", suffix);
-	report_figure(mode, name, r->pg_cpu_us, "us", NULL, -1);
-	snprintf(name, sizeof(name), "cpu_us_per_item_workers%s", suffix);
-	report_figure(mode, name, r->worker_cpu_us, "us", NULL, -1);
-	snprintf(name, sizeof(name), "wal_bytes_per_item%s", suffix);
-	report_figure(mode, name, r->wal_bytes_per_item, "B", "WAL written by the whole server",
-		      -1);
+	report_figure("drain", "background_busy_pct", r->background_pct, "%",
+		      "machine busy before the drain", -1);
+	report_figure("drain", "cpu_us_per_item_flowd", r->flowd_cpu_us, "us", NULL, -1);
+	report_figure("drain", "cpu_us_per_item_postgres", r->pg_cpu_us, "us", NULL, -1);
+	report_figure("drain", "cpu_us_per_item_workers", r->worker_cpu_us, "us", NULL, -1);
+	report_figure("drain", "wal_bytes_per_item", r->wal_bytes_per_item, "B",
+		      "WAL written by the whole server", -1);
 }
 
 int mode_drain(void)
@@ -316,7 +293,7 @@ int mode_drain(void)
 		return -1;
 	ctx(r[0].items, p.workers, p.concurrency);
 	report_ctx("repeat", MEDIAN_REPEAT);
-	print_drain("drain", "", &r[0]);
+	print_drain(&r[0]);
 	report_figure("drain", "drain_s", r[0].secs, "s", NULL, -1);
 	report_ctx_clear();
 	return 0;
